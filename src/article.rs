@@ -1,0 +1,231 @@
+//! Normalisation: one feed-rs entry -> one [`Article`] (FORMAT.md's fields). Pure: no
+//! clock, no I/O; the time an entry was first seen is supplied by the store.
+
+use chrono::{DateTime, Utc};
+use feed_rs::model::{Entry, Feed, Link, Text};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::config::FeedConfig;
+use crate::links::{canonical_link, clean_url};
+use crate::markdown::{html_to_markdown, text_to_markdown};
+use crate::text::{clean_title, collapse_whitespace, first_words, html_to_plain_text, summarize};
+
+/// The longest title made from a summary when the entry has none.
+const FALLBACK_TITLE_CHARS: usize = 80;
+
+/// One entry, normalised. Everything a file is rendered from, except the settings of the
+/// moment (time zone, front matter) and the first-seen time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Article {
+    /// Identity within its feed: the guid/id, else the link, else a hash of title and date.
+    pub key: String,
+    /// The link with tracking parameters and fragment dropped: the story's identity
+    /// across feeds.
+    pub canonical_link: Option<String>,
+    pub title: String,
+    /// The entry's own time: published, else updated. `None` means the first-seen time is
+    /// used.
+    pub published: Option<DateTime<Utc>>,
+    pub summary: String,
+    pub body: String,
+    /// The absolute link without tracking parameters (the source line).
+    pub link: Option<String>,
+    pub lang: String,
+    pub categories: Vec<String>,
+    pub tags: Vec<String>,
+    /// The entry's own categories, as the feed gave them.
+    pub entry_categories: Vec<String>,
+}
+
+impl Article {
+    /// A digest of what the entry said; a change means the entry was edited.
+    pub fn content_hash(&self) -> String {
+        let mut hasher = Sha256::new();
+        for part in [
+            self.title.as_str(),
+            &self.published.map(|d| d.to_rfc3339()).unwrap_or_default(),
+            &self.summary,
+            &self.body,
+            self.link.as_deref().unwrap_or(""),
+            &self.entry_categories.join("\u{1f}"),
+        ] {
+            hasher.update(part.as_bytes());
+            hasher.update([0u8]);
+        }
+        hex(&hasher.finalize())
+    }
+
+    /// A short stable id for the `{id}` path placeholder and slug fallback.
+    pub fn short_id(&self) -> String {
+        hex(&Sha256::digest(self.key.as_bytes()))[..12].to_string()
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Feed-level facts normalisation needs from the document.
+#[derive(Debug, Clone)]
+pub struct FeedContext {
+    /// The feed's own site link, else the URL it was fetched from: the base of last resort.
+    pub base: Option<Url>,
+    /// The primary language subtag the feed declares, lowercased.
+    pub declared_lang: Option<String>,
+}
+
+impl FeedContext {
+    pub fn from_feed(feed: &Feed, fetched_from: &Url) -> FeedContext {
+        let site = feed
+            .links
+            .iter()
+            .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+            .and_then(|l| clean_url(&l.href, Some(fetched_from)));
+        FeedContext {
+            base: site.or_else(|| Some(fetched_from.clone())),
+            declared_lang: feed.language.as_deref().and_then(primary_language),
+        }
+    }
+}
+
+/// `en-US` -> `en`; `None` for an empty or unusable tag.
+fn primary_language(tag: &str) -> Option<String> {
+    let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+    (!primary.is_empty() && primary.len() <= 8 && primary.chars().all(|c| c.is_ascii_alphabetic()))
+        .then_some(primary)
+}
+
+/// Normalises one entry.
+pub fn normalise(
+    entry: &Entry,
+    context: &FeedContext,
+    feed: &FeedConfig,
+    summary_chars: usize,
+) -> Article {
+    let link_url = entry_link(&entry.links).and_then(|href| clean_url(href, context.base.as_ref()));
+    // Relative URLs in the content resolve against the entry's xml:base, else its link,
+    // else the feed's link.
+    let content_base = entry
+        .base
+        .as_deref()
+        .and_then(|b| clean_url(b, context.base.as_ref()))
+        .or_else(|| link_url.clone())
+        .or_else(|| context.base.clone());
+
+    let body_source = entry
+        .content
+        .as_ref()
+        .and_then(|c| {
+            c.body
+                .as_deref()
+                .filter(|b| !b.trim().is_empty())
+                .map(|b| (b, is_plain_mime(c.content_type.as_ref())))
+        })
+        .or_else(|| entry.summary.as_ref().and_then(text_source));
+    let summary_source = entry.summary.as_ref().and_then(text_source).or(body_source);
+
+    let plain_summary = summary_source
+        .map(|(text, plain)| to_plain(text, plain))
+        .unwrap_or_default();
+    let summary = summarize(&plain_summary, summary_chars);
+    let body = match body_source {
+        Some((text, true)) => text_to_markdown(text),
+        Some((html, false)) => html_to_markdown(html, content_base.as_ref()),
+        None => String::new(),
+    };
+
+    let link = link_url.as_ref().map(Url::to_string);
+    let title = entry
+        .title
+        .as_ref()
+        .map(|t| clean_title(&t.content))
+        .filter(|t| !t.is_empty())
+        .or_else(|| {
+            Some(first_words(&plain_summary, FALLBACK_TITLE_CHARS)).filter(|t| !t.is_empty())
+        })
+        .or_else(|| link.clone())
+        .unwrap_or_else(|| "Untitled".to_string());
+
+    let published = entry.published.or(entry.updated);
+    let canonical = link_url.as_ref().map(canonical_link);
+    let key = entry_key(&entry.id, canonical.as_deref(), &title, published);
+    let lang = feed
+        .lang
+        .clone()
+        .or_else(|| context.declared_lang.clone())
+        .unwrap_or_else(|| "en".to_string());
+    let entry_categories = entry
+        .categories
+        .iter()
+        .map(|c| collapse_whitespace(c.label.as_deref().unwrap_or(&c.term)))
+        .filter(|c| !c.is_empty())
+        .collect();
+
+    Article {
+        key,
+        canonical_link: canonical,
+        title,
+        published,
+        summary,
+        body,
+        link,
+        lang,
+        categories: feed.categories.clone(),
+        tags: feed.tags.clone(),
+        entry_categories,
+    }
+}
+
+/// An entry's identity: its id when the feed gave one, else its canonical link, else a
+/// hash of its title and date.
+fn entry_key(
+    id: &str,
+    canonical: Option<&str>,
+    title: &str,
+    published: Option<DateTime<Utc>>,
+) -> String {
+    let id = id.trim();
+    if !id.is_empty() {
+        return id.to_string();
+    }
+    if let Some(link) = canonical {
+        return link.to_string();
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(title.as_bytes());
+    hasher.update([0u8]);
+    hasher.update(
+        published
+            .map(|d| d.to_rfc3339())
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+    format!("sha256:{}", hex(&hasher.finalize()))
+}
+
+/// The entry's page: the first link that is not an enclosure, a comment feed or similar.
+fn entry_link(links: &[Link]) -> Option<&str> {
+    links
+        .iter()
+        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+        .map(|l| l.href.as_str())
+}
+
+fn text_source(text: &Text) -> Option<(&str, bool)> {
+    let content = text.content.as_str();
+    (!content.trim().is_empty()).then_some((content, is_plain_mime(text.content_type.as_ref())))
+}
+
+fn is_plain_mime(mime: &str) -> bool {
+    mime.starts_with("text/plain")
+}
+
+fn to_plain(text: &str, plain: bool) -> String {
+    if plain {
+        collapse_whitespace(text)
+    } else {
+        html_to_plain_text(text)
+    }
+}

@@ -1,0 +1,391 @@
+//! Entry HTML -> CommonMark body.
+//!
+//! The HTML is parsed once (html5ever, through htmd). One walk over that tree sanitises
+//! it (drops scripts, styles, forms, embeds, event handlers and non-web URLs), resolves
+//! relative URLs, removes tracking parameters and tracking pixels, and picks real image
+//! URLs from lazy-loading attributes; htmd then writes markdown from the same tree.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use htmd::HtmlToMarkdown;
+use htmd::options::{BrStyle, BulletListMarker, HrStyle, Options};
+use html5ever::tendril::StrTendril;
+use html5ever::{Attribute, LocalName, QualName, ns};
+use markup5ever_rcdom::{Handle, Node, NodeData};
+use url::Url;
+
+use crate::links::clean_url;
+
+/// Elements removed with everything inside them: active content, forms, and page chrome
+/// that carries no article text.
+const DROPPED_ELEMENTS: &[&str] = &[
+    "script", "style", "noscript", "template", "object", "embed", "applet", "form", "input",
+    "button", "select", "textarea", "option", "link", "meta", "base", "head", "title", "svg",
+    "math", "canvas", "param", "dialog", "frameset", "frame",
+];
+
+/// Elements that embed another page or a media file: each becomes a plain link to what it
+/// embeds, so the reader can still follow it.
+const EMBED_ELEMENTS: &[&str] = &["iframe", "video", "audio"];
+
+/// Attributes that hold the real image URL on lazy-loading pages, in order of preference.
+const LAZY_SRC_ATTRIBUTES: &[&str] = &[
+    "data-src",
+    "data-lazy-src",
+    "data-original",
+    "data-orig-file",
+    "data-url",
+];
+
+/// Deeper nesting than this is flattened to its text: no article needs it, and it keeps
+/// hostile input from exhausting the stack.
+const MAX_DEPTH: usize = 200;
+
+/// Converts an entry's HTML into a markdown body. `base` resolves relative URLs.
+pub fn html_to_markdown(html: &str, base: Option<&Url>) -> String {
+    let converter = converter();
+    let Ok(tree) = converter.html_to_tree(html) else {
+        return String::new();
+    };
+    sanitize_children(&tree, base, 0);
+    let markdown = converter.tree_to_markdown(&tree);
+    tidy_markdown(&markdown)
+}
+
+/// Plain text as a markdown body: paragraphs kept, markdown syntax escaped.
+pub fn text_to_markdown(text: &str) -> String {
+    let escaped = html_escape::encode_text(text);
+    let html: String = escaped
+        .split("\n\n")
+        .map(|para| format!("<p>{}</p>", para.replace('\n', "<br>")))
+        .collect();
+    html_to_markdown(&html, None)
+}
+
+fn converter() -> HtmlToMarkdown {
+    HtmlToMarkdown::builder()
+        .options(Options {
+            bullet_list_marker: BulletListMarker::Dash,
+            ul_bullet_spacing: 1,
+            ol_number_spacing: 1,
+            hr_style: HrStyle::Dashes,
+            br_style: BrStyle::Backslash,
+            ..Options::default()
+        })
+        .build()
+}
+
+fn element_name(node: &Node) -> Option<&str> {
+    match &node.data {
+        NodeData::Element { name, .. } => Some(&name.local),
+        _ => None,
+    }
+}
+
+/// Sanitises the children of `node` in place.
+fn sanitize_children(node: &Handle, base: Option<&Url>, depth: usize) {
+    let children: Vec<Handle> = node.children.borrow().clone();
+    let mut kept: Vec<Handle> = Vec::with_capacity(children.len());
+    for child in children {
+        match &child.data {
+            NodeData::Element { .. } => {
+                let tag = element_name(&child)
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                if DROPPED_ELEMENTS.contains(&tag.as_str()) {
+                    continue;
+                }
+                if EMBED_ELEMENTS.contains(&tag.as_str()) {
+                    if let Some(link) = embed_link(&child, base) {
+                        kept.push(link);
+                    }
+                    continue;
+                }
+                if depth >= MAX_DEPTH {
+                    kept.push(text_node(&text_content(&child)));
+                    continue;
+                }
+                if !sanitize_element(&child, &tag, base) {
+                    continue;
+                }
+                sanitize_children(&child, base, depth + 1);
+                kept.push(child);
+            }
+            NodeData::Text { .. } => kept.push(child),
+            // Comments, doctypes and processing instructions carry no article text.
+            _ => {}
+        }
+    }
+    for child in &kept {
+        child.parent.set(Some(Rc::downgrade(node)));
+    }
+    *node.children.borrow_mut() = kept;
+}
+
+/// Cleans one element's attributes; returns false when the element should go (an image
+/// with no usable source, or a tracking pixel).
+fn sanitize_element(node: &Handle, tag: &str, base: Option<&Url>) -> bool {
+    let NodeData::Element { attrs, .. } = &node.data else {
+        return true;
+    };
+    let mut attrs = attrs.borrow_mut();
+    match tag {
+        "a" => {
+            let href = attr(&attrs, "href").and_then(|h| clean_url(&h, base));
+            attrs.retain(|a| matches!(&*a.name.local, "title"));
+            if let Some(href) = href {
+                attrs.push(new_attr("href", href.as_str()));
+            }
+            true
+        }
+        "img" => {
+            let Some(src) = image_source(&attrs, base) else {
+                return false;
+            };
+            if is_tracking_pixel(&attrs) {
+                return false;
+            }
+            attrs.retain(|a| matches!(&*a.name.local, "alt" | "title"));
+            attrs.push(new_attr("src", src.as_str()));
+            true
+        }
+        // The language class on code (`language-rust`) lets htmd keep the fence language.
+        "code" | "pre" => {
+            attrs.retain(|a| &*a.name.local == "class");
+            true
+        }
+        _ => {
+            // No attribute of any other element is needed for markdown; dropping them all
+            // drops every event handler and inline style with them.
+            attrs.clear();
+            true
+        }
+    }
+}
+
+fn attr(attrs: &[Attribute], name: &str) -> Option<String> {
+    attrs
+        .iter()
+        .find(|a| a.name.local.as_ref().eq_ignore_ascii_case(name))
+        .map(|a| a.value.to_string())
+        .filter(|v| !v.trim().is_empty())
+}
+
+fn new_attr(name: &str, value: &str) -> Attribute {
+    Attribute {
+        name: QualName::new(None, ns!(), LocalName::from(name)),
+        value: StrTendril::from_slice(value),
+    }
+}
+
+/// The real URL of an image: a lazy-loading attribute when `src` is missing or a
+/// placeholder, else `src`, else the widest `srcset` candidate.
+fn image_source(attrs: &[Attribute], base: Option<&Url>) -> Option<Url> {
+    let src = attr(attrs, "src").filter(|s| !s.trim_start().starts_with("data:"));
+    let lazy = LAZY_SRC_ATTRIBUTES
+        .iter()
+        .find_map(|name| attr(attrs, name));
+    let srcset = attr(attrs, "srcset")
+        .or_else(|| attr(attrs, "data-srcset"))
+        .and_then(|s| widest_srcset_candidate(&s));
+    lazy.or(src)
+        .or(srcset)
+        .and_then(|candidate| clean_url(&candidate, base))
+}
+
+/// Picks the candidate with the largest width (`800w`) or density (`2x`) descriptor.
+fn widest_srcset_candidate(srcset: &str) -> Option<String> {
+    srcset
+        .split(',')
+        .filter_map(|candidate| {
+            let mut parts = candidate.split_whitespace();
+            let url = parts.next()?;
+            let weight = parts
+                .next()
+                .and_then(|d| {
+                    let number = d.trim_end_matches(['w', 'x', 'W', 'X']);
+                    number.parse::<f64>().ok()
+                })
+                .unwrap_or(1.0);
+            Some((url.to_string(), weight))
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(url, _)| url)
+}
+
+fn is_tracking_pixel(attrs: &[Attribute]) -> bool {
+    let tiny = |name: &str| {
+        attr(attrs, name).is_some_and(|v| {
+            v.trim()
+                .trim_end_matches("px")
+                .parse::<u32>()
+                .is_ok_and(|n| n <= 1)
+        })
+    };
+    tiny("width") && tiny("height")
+}
+
+/// `<iframe src>`, `<video src>` and friends as a paragraph holding a link to the source.
+fn embed_link(node: &Handle, base: Option<&Url>) -> Option<Handle> {
+    let NodeData::Element { attrs, .. } = &node.data else {
+        return None;
+    };
+    let src = attr(&attrs.borrow(), "src").or_else(|| {
+        node.children
+            .borrow()
+            .iter()
+            .find_map(|child| match &child.data {
+                NodeData::Element { name, attrs, .. } if &*name.local == "source" => {
+                    attr(&attrs.borrow(), "src")
+                }
+                _ => None,
+            })
+    })?;
+    // Protocol-relative embeds (`//www.youtube.com/embed/…`) are common; read them as https.
+    let src = if src.starts_with("//") {
+        format!("https:{src}")
+    } else {
+        src
+    };
+    let url = clean_url(&src, base)?;
+    let anchor = element("a", vec![new_attr("href", url.as_str())]);
+    append(&anchor, text_node(url.as_str()));
+    let paragraph = element("p", Vec::new());
+    append(&paragraph, anchor);
+    Some(paragraph)
+}
+
+fn element(tag: &str, attrs: Vec<Attribute>) -> Handle {
+    Node::new(NodeData::Element {
+        name: QualName::new(None, ns!(html), LocalName::from(tag)),
+        attrs: RefCell::new(attrs),
+        template_contents: RefCell::new(None),
+        mathml_annotation_xml_integration_point: false,
+    })
+}
+
+fn text_node(text: &str) -> Handle {
+    Node::new(NodeData::Text {
+        contents: RefCell::new(StrTendril::from_slice(text)),
+    })
+}
+
+fn append(parent: &Handle, child: Handle) {
+    child.parent.set(Some(Rc::downgrade(parent)));
+    parent.children.borrow_mut().push(child);
+}
+
+/// All text below `node`, without recursion (the subtree may be arbitrarily deep).
+fn text_content(node: &Handle) -> String {
+    let mut out = String::new();
+    let mut stack = vec![node.clone()];
+    while let Some(current) = stack.pop() {
+        if let NodeData::Text { contents } = &current.data {
+            out.push_str(&contents.borrow());
+        }
+        let children = current.children.borrow();
+        stack.extend(children.iter().rev().cloned());
+    }
+    out
+}
+
+/// Final clean-up of the converter's output: no trailing spaces, no runs of blank lines,
+/// and Hugo shortcode openers in article text neutralised so Hugo shows them instead of
+/// executing them.
+pub fn tidy_markdown(markdown: &str) -> String {
+    let mut out = String::with_capacity(markdown.len());
+    let mut blank_run = 0;
+    for line in markdown.lines() {
+        let line = line.trim_end();
+        if line.is_empty() {
+            blank_run += 1;
+            if blank_run > 1 || out.is_empty() {
+                continue;
+            }
+        } else {
+            blank_run = 0;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    let trimmed = out.trim_end();
+    trimmed.replace("{{<", "{{&lt;").replace("{{%", "{{&#37;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn md(html: &str) -> String {
+        let base = Url::parse("https://example.com/posts/1/").ok();
+        html_to_markdown(html, base.as_ref())
+    }
+
+    #[test]
+    fn paragraphs_links_and_typography_survive() {
+        let out = md(
+            "<p>Hello <a href=\"https://a.example/x?utm_source=rss\" target=\"_blank\">world</a> &#8211; it&#8217;s here.</p><p>Second.</p>",
+        );
+        assert_eq!(
+            out,
+            "Hello [world](https://a.example/x) – it’s here.\n\nSecond."
+        );
+    }
+
+    #[test]
+    fn scripts_styles_forms_and_handlers_are_removed() {
+        let out = md(
+            "<p onclick=\"evil()\">Text</p><script>alert(1)</script><style>p{}</style><form><input value=x></form><a href=\"javascript:alert(1)\">bad</a>",
+        );
+        assert!(!out.contains("alert"), "{out}");
+        assert!(!out.contains("evil"), "{out}");
+        assert!(!out.contains("javascript"), "{out}");
+        assert!(out.contains("Text") && out.contains("bad"), "{out}");
+    }
+
+    #[test]
+    fn iframes_become_links() {
+        let out = md("<p>Watch:</p><iframe src=\"//www.youtube.com/embed/abc\"></iframe>");
+        assert!(
+            out.contains("[https://www.youtube.com/embed/abc](https://www.youtube.com/embed/abc)"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn relative_and_lazy_images_resolve_and_pixels_go() {
+        let out = md(
+            "<img src=\"data:image/gif;base64,R0l\" data-src=\"/img/real.jpg\" alt=\"Real\"><img src=\"https://t.example/p.gif\" width=\"1\" height=\"1\">",
+        );
+        assert_eq!(out, "![Real](https://example.com/img/real.jpg)");
+    }
+
+    #[test]
+    fn srcset_picks_the_widest() {
+        let out = md("<img srcset=\"a.jpg 300w, b.jpg 1024w, c.jpg 640w\" alt=\"x\">");
+        assert_eq!(out, "![x](https://example.com/posts/1/b.jpg)");
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow() {
+        let html = format!("{}deep{}", "<div>".repeat(50_000), "</div>".repeat(50_000));
+        assert!(md(&html).contains("deep"));
+    }
+
+    #[test]
+    fn hugo_shortcodes_are_neutralised() {
+        let out = md("<p>{{< youtube abc >}} and {{% note %}}</p>");
+        assert!(!out.contains("{{<") && !out.contains("{{%"), "{out}");
+    }
+
+    #[test]
+    fn plain_text_keeps_paragraphs_and_escapes_markup() {
+        let out = text_to_markdown("First *not emphasis*\n\nSecond <b>");
+        assert!(out.starts_with("First \\*not emphasis\\*"), "{out}");
+        assert!(
+            out.contains("\n\nSecond \\<b>") || out.contains("\n\nSecond <b>"),
+            "{out}"
+        );
+    }
+}

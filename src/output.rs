@@ -1,0 +1,340 @@
+//! Where articles go on disk: the path template, slugs, and atomic writes.
+//!
+//! Only values that were made safe (validated feed names, digits, slugs of letters, digits
+//! and hyphens) are substituted into a template that was checked to be relative and free of
+//! `..`, so no feed can make tidings write outside its output folder.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Datelike};
+use chrono_tz::Tz;
+
+/// The longest slug, in bytes, so that a path component stays well under the 255-byte
+/// limit of common file systems whatever the script.
+const MAX_SLUG_BYTES: usize = 96;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Literal(String),
+    Feed,
+    Year,
+    Month,
+    Day,
+    Date,
+    Slug,
+    Id,
+}
+
+/// A validated output path template such as `{feed}/{year}/{date}-{slug}.md`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PathTemplate {
+    text: String,
+    pieces: Vec<Piece>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TemplateError {
+    #[error("the path template is empty")]
+    Empty,
+    #[error("the path template {0:?} must be relative to the output folder")]
+    Absolute(String),
+    #[error("the path template {0:?} has an empty, '.' or '..' folder")]
+    BadComponent(String),
+    #[error("the path template {0:?} uses a backslash; separate folders with '/'")]
+    Backslash(String),
+    #[error(
+        "unknown placeholder {{{placeholder}}} in path template {template:?} (known: {{feed}} {{year}} {{month}} {{day}} {{date}} {{slug}} {{id}})"
+    )]
+    UnknownPlaceholder {
+        template: String,
+        placeholder: String,
+    },
+    #[error("unclosed '{{' in path template {0:?}")]
+    Unclosed(String),
+    #[error(
+        "the path template {0:?} must contain {{slug}} or {{id}} in its file name so articles get their own files"
+    )]
+    NoUniquePart(String),
+}
+
+impl PathTemplate {
+    pub fn parse(text: &str) -> Result<PathTemplate, TemplateError> {
+        if text.trim().is_empty() {
+            return Err(TemplateError::Empty);
+        }
+        if text.contains('\\') {
+            return Err(TemplateError::Backslash(text.into()));
+        }
+        if text.starts_with('/') || Path::new(text).is_absolute() {
+            return Err(TemplateError::Absolute(text.into()));
+        }
+        if text
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            return Err(TemplateError::BadComponent(text.into()));
+        }
+        let mut pieces = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find('{') {
+            if open > 0 {
+                pieces.push(Piece::Literal(rest[..open].to_string()));
+            }
+            let after = &rest[open + 1..];
+            let close = after
+                .find('}')
+                .ok_or_else(|| TemplateError::Unclosed(text.into()))?;
+            let piece = match &after[..close] {
+                "feed" => Piece::Feed,
+                "year" => Piece::Year,
+                "month" => Piece::Month,
+                "day" => Piece::Day,
+                "date" => Piece::Date,
+                "slug" => Piece::Slug,
+                "id" => Piece::Id,
+                other => {
+                    return Err(TemplateError::UnknownPlaceholder {
+                        template: text.into(),
+                        placeholder: other.into(),
+                    });
+                }
+            };
+            pieces.push(piece);
+            rest = &after[close + 1..];
+        }
+        if !rest.is_empty() {
+            pieces.push(Piece::Literal(rest.to_string()));
+        }
+        let file_name = text.rsplit('/').next().unwrap_or(text);
+        if !file_name.contains("{slug}") && !file_name.contains("{id}") {
+            return Err(TemplateError::NoUniquePart(text.into()));
+        }
+        Ok(PathTemplate {
+            text: text.to_string(),
+            pieces,
+        })
+    }
+
+    /// The relative path of one article.
+    pub fn render(&self, feed: &str, date: &DateTime<Tz>, slug: &str, id: &str) -> PathBuf {
+        let mut out = String::with_capacity(self.text.len() + slug.len() + 16);
+        for piece in &self.pieces {
+            match piece {
+                Piece::Literal(text) => out.push_str(text),
+                Piece::Feed => out.push_str(feed),
+                Piece::Year => out.push_str(&format!("{:04}", date.year())),
+                Piece::Month => out.push_str(&format!("{:02}", date.month())),
+                Piece::Day => out.push_str(&format!("{:02}", date.day())),
+                Piece::Date => out.push_str(&date.format("%Y-%m-%d").to_string()),
+                Piece::Slug => out.push_str(slug),
+                Piece::Id => out.push_str(id),
+            }
+        }
+        out.split('/').map(avoid_reserved_name).collect()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Debug for PathTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PathTemplate({:?})", self.text)
+    }
+}
+
+/// Windows refuses these names whatever the extension; a suffix keeps the files portable.
+fn avoid_reserved_name(component: &str) -> String {
+    const RESERVED: &[&str] = &[
+        "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+        "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+    ];
+    let stem = component.split('.').next().unwrap_or(component);
+    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(stem)) {
+        format!("{stem}_{}", &component[stem.len()..])
+    } else {
+        component.to_string()
+    }
+}
+
+/// A file-name-safe slug: lowercase letters and digits of any script, runs of anything
+/// else turned into one hyphen, at most [`MAX_SLUG_BYTES`] bytes. Empty when the title
+/// has no letters or digits at all.
+pub fn slugify(title: &str) -> String {
+    let mut slug = String::with_capacity(title.len().min(MAX_SLUG_BYTES));
+    let mut pending_hyphen = false;
+    for ch in title.chars().flat_map(char::to_lowercase) {
+        if ch.is_alphanumeric() {
+            let needed = ch.len_utf8() + usize::from(pending_hyphen);
+            if slug.len() + needed > MAX_SLUG_BYTES {
+                break;
+            }
+            if pending_hyphen {
+                slug.push('-');
+                pending_hyphen = false;
+            }
+            slug.push(ch);
+        } else if ch == '\'' || ch == '’' {
+            // "don't" reads better as "dont" than "don-t".
+        } else {
+            pending_hyphen = !slug.is_empty();
+        }
+    }
+    slug
+}
+
+/// `path` with `-n` before its extension: the n-th candidate when two articles would
+/// otherwise share a file.
+pub fn with_collision_suffix(path: &Path, n: u32) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{n}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{n}"),
+    };
+    path.with_file_name(name)
+}
+
+/// True when `path` is relative and only goes down: the check every path passes before
+/// it is joined to the output folder.
+pub fn is_contained(path: &Path) -> bool {
+    !path.as_os_str().is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("refusing to write outside the output folder: {0}")]
+    Escape(PathBuf),
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Writes `contents` to `dir/relative` atomically: into a temporary file in the same
+/// folder, flushed to disk, then renamed over the target, so a reader (or a crash) never
+/// sees half a file.
+pub fn write_atomic(dir: &Path, relative: &Path, contents: &[u8]) -> Result<(), WriteError> {
+    if !is_contained(relative) {
+        return Err(WriteError::Escape(relative.to_path_buf()));
+    }
+    let target = dir.join(relative);
+    let io_err = |source| WriteError::Io {
+        path: target.clone(),
+        source,
+    };
+    let parent = target.parent().unwrap_or(dir);
+    std::fs::create_dir_all(parent).map_err(io_err)?;
+    let temp = parent.join(temp_name(&target));
+    let result = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, &target)
+    })();
+    if let Err(source) = result {
+        let _ = std::fs::remove_file(&temp);
+        return Err(io_err(source));
+    }
+    Ok(())
+}
+
+fn temp_name(target: &Path) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = target
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!(".{name}.{}.{n}.tmp", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn default_template_renders_feed_year_date_and_slug() {
+        let t = PathTemplate::parse("{feed}/{year}/{date}-{slug}.md").expect("valid");
+        let date = Tz::UTC
+            .with_ymd_and_hms(2025, 2, 12, 0, 6, 8)
+            .single()
+            .expect("date");
+        assert_eq!(
+            t.render("tc", &date, "apple-news", "abc"),
+            PathBuf::from("tc/2025/2025-02-12-apple-news.md")
+        );
+    }
+
+    #[test]
+    fn templates_that_could_escape_are_rejected() {
+        for bad in [
+            "/abs/{slug}.md",
+            "../{slug}.md",
+            "a/../{slug}.md",
+            "a//{slug}.md",
+            "a\\{slug}.md",
+            "{nope}/{slug}",
+            "{feed}/{date}.md",
+            "",
+        ] {
+            assert!(PathTemplate::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn slugs_are_safe_and_bounded() {
+        assert_eq!(
+            slugify("Apple's new iPhone: 11% off!"),
+            "apples-new-iphone-11-off"
+        );
+        assert_eq!(slugify("../../etc/passwd"), "etc-passwd");
+        assert_eq!(slugify("Ünïcödé Straße"), "ünïcödé-straße");
+        assert_eq!(slugify("中文标题"), "中文标题");
+        assert_eq!(slugify("!!!"), "");
+        assert!(slugify(&"long ".repeat(100)).len() <= MAX_SLUG_BYTES);
+        assert!(slugify(&"长".repeat(100)).len() <= MAX_SLUG_BYTES);
+    }
+
+    #[test]
+    fn reserved_windows_names_get_a_suffix() {
+        let t = PathTemplate::parse("{slug}.md").expect("valid");
+        let date = Tz::UTC
+            .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
+            .single()
+            .expect("date");
+        assert_eq!(t.render("f", &date, "con", "x"), PathBuf::from("con_.md"));
+    }
+
+    #[test]
+    fn collision_suffix_goes_before_the_extension() {
+        assert_eq!(
+            with_collision_suffix(Path::new("a/2025-x.md"), 2),
+            PathBuf::from("a/2025-x-2.md")
+        );
+    }
+
+    #[test]
+    fn atomic_write_creates_folders_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_atomic(dir.path(), Path::new("a/b/c.md"), b"hello").expect("write");
+        assert_eq!(
+            std::fs::read(dir.path().join("a/b/c.md")).expect("read"),
+            b"hello"
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("a/b"))
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names.len(), 1);
+        assert!(write_atomic(dir.path(), Path::new("../x.md"), b"no").is_err());
+    }
+}

@@ -1,0 +1,371 @@
+//! One feed end to end: fetch -> parse -> normalise -> claim -> render -> write -> record.
+//! The same code serves `tidings fetch` and the daemon.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::article::{Article, FeedContext, hex, normalise};
+use crate::config::{Config, FeedConfig};
+use crate::fetch::{FetchOutcome, Fetcher};
+use crate::output::{slugify, write_atomic};
+use crate::parse::parse_feed;
+use crate::render::{RenderSettings, render_article};
+use crate::store::{ClaimReport, FetchRecord, Store, StoreError};
+
+/// How one feed's pass ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedOutcome {
+    /// The server answered 304.
+    NotModified,
+    /// The server sent the same bytes as last time.
+    SameContent,
+    /// The document was read; `claim` says what it held.
+    Processed(ClaimReport),
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedReport {
+    pub feed: String,
+    pub outcome: FeedOutcome,
+}
+
+impl FeedReport {
+    pub fn failed(&self) -> bool {
+        matches!(self.outcome, FeedOutcome::Failed(_))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Write(String),
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+/// Everything a pass needs, shared by all feeds of a run.
+pub struct Pipeline {
+    config: Arc<Config>,
+    fetcher: Fetcher,
+    store: Mutex<Store>,
+}
+
+impl Pipeline {
+    pub fn new(config: Arc<Config>, fetcher: Fetcher, store: Store) -> Arc<Pipeline> {
+        Arc::new(Pipeline {
+            config,
+            fetcher,
+            store: Mutex::new(store),
+        })
+    }
+
+    fn store(&self) -> MutexGuard<'_, Store> {
+        // A panic while holding the lock cannot leave SQLite half-done (transactions roll
+        // back on drop), so a poisoned lock is still safe to use.
+        self.store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `feeds` with at most `fetch.concurrency` in flight; `on_report` sees each
+    /// report as its feed finishes. Returns the reports in the order the feeds were given.
+    pub async fn run_feeds(
+        self: &Arc<Self>,
+        feeds: Vec<FeedConfig>,
+        mut on_report: impl FnMut(&FeedReport),
+    ) -> Vec<FeedReport> {
+        let limit = Arc::new(Semaphore::new(self.config.fetch.concurrency));
+        let mut tasks = JoinSet::new();
+        for (index, feed) in feeds.iter().cloned().enumerate() {
+            let pipeline = Arc::clone(self);
+            let limit = Arc::clone(&limit);
+            tasks.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                (index, pipeline.run_feed(&feed).await)
+            });
+        }
+        let mut reports: Vec<Option<FeedReport>> = vec![None; feeds.len()];
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((index, report)) => {
+                    on_report(&report);
+                    reports[index] = Some(report);
+                }
+                Err(error) => tracing::error!(%error, "a feed task panicked"),
+            }
+        }
+        reports
+            .into_iter()
+            .zip(feeds)
+            .map(|(report, feed)| {
+                report.unwrap_or_else(|| FeedReport {
+                    feed: feed.name,
+                    outcome: FeedOutcome::Failed("internal error (see log)".into()),
+                })
+            })
+            .collect()
+    }
+
+    /// One pass of one feed. Never panics on input; every failure is in the report and in
+    /// the feed's stored state.
+    pub async fn run_feed(self: &Arc<Self>, feed: &FeedConfig) -> FeedReport {
+        let started = std::time::Instant::now();
+        let outcome = match self.pass(feed).await {
+            Ok(outcome) => outcome,
+            Err(error) => FeedOutcome::Failed(error),
+        };
+        if let FeedOutcome::Failed(error) = &outcome {
+            let record = FetchRecord::Failed {
+                error: error.clone(),
+            };
+            let url = feed.url.to_string();
+            let name = feed.name.clone();
+            let pipeline = Arc::clone(self);
+            let recorded = tokio::task::spawn_blocking(move || {
+                pipeline
+                    .store()
+                    .record_fetch(&name, &url, &record, Utc::now())
+            })
+            .await;
+            if !matches!(recorded, Ok(Ok(()))) {
+                tracing::error!(feed = %feed.name, "could not record the failure in the database");
+            }
+        }
+        log_outcome(&feed.name, &outcome, started.elapsed());
+        FeedReport {
+            feed: feed.name.clone(),
+            outcome,
+        }
+    }
+
+    async fn pass(self: &Arc<Self>, feed: &FeedConfig) -> Result<FeedOutcome, String> {
+        let url = feed.url.to_string();
+        let state = {
+            let pipeline = Arc::clone(self);
+            let (name, url) = (feed.name.clone(), url.clone());
+            tokio::task::spawn_blocking(move || pipeline.store().feed_state(&name, &url))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?
+        };
+        let outcome = self
+            .fetcher
+            .fetch(&feed.url, &state.validators)
+            .await
+            .map_err(|e| e.to_string())?;
+        let document = match outcome {
+            FetchOutcome::NotModified => {
+                self.record(feed, FetchRecord::NotModified).await?;
+                return Ok(FeedOutcome::NotModified);
+            }
+            FetchOutcome::Fetched(document) => document,
+        };
+        let body_hash = hex(&Sha256::digest(&document.body));
+        let record = FetchRecord::Fetched {
+            validators: document.validators.clone(),
+            body_hash: body_hash.clone(),
+        };
+        if state.body_hash.as_deref() == Some(body_hash.as_str()) {
+            self.record(feed, record).await?;
+            return Ok(FeedOutcome::SameContent);
+        }
+        let pipeline = Arc::clone(self);
+        let feed_config = feed.clone();
+        let report =
+            tokio::task::spawn_blocking(move || pipeline.process_document(&feed_config, &document))
+                .await
+                .map_err(|e| e.to_string())??;
+        // The validators are stored only once the entries are claimed: a crash before this
+        // point refetches the whole document instead of getting a 304 and losing entries.
+        self.record(feed, record).await?;
+        let pipeline = Arc::clone(self);
+        let name = feed.name.clone();
+        tokio::task::spawn_blocking(move || pipeline.write_pending(Some(&name)))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        Ok(FeedOutcome::Processed(report))
+    }
+
+    async fn record(
+        self: &Arc<Self>,
+        feed: &FeedConfig,
+        record: FetchRecord,
+    ) -> Result<(), String> {
+        let pipeline = Arc::clone(self);
+        let (name, url) = (feed.name.clone(), feed.url.to_string());
+        tokio::task::spawn_blocking(move || {
+            pipeline
+                .store()
+                .record_fetch(&name, &url, &record, Utc::now())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+    }
+
+    /// Parse, normalise and claim (blocking: CPU work and SQLite).
+    fn process_document(
+        &self,
+        feed: &FeedConfig,
+        document: &crate::fetch::Document,
+    ) -> Result<ClaimReport, String> {
+        let parsed = parse_feed(
+            &document.body,
+            document.charset.as_deref(),
+            document.final_url.as_str(),
+        )
+        .map_err(|e| e.to_string())?;
+        let context = FeedContext::from_feed(&parsed, &document.final_url);
+        let articles: Vec<Article> = parsed
+            .entries
+            .iter()
+            .map(|entry| normalise(entry, &context, feed, self.config.output.summary_chars))
+            .collect();
+        let output = &self.config.output;
+        let path_for = |article: &Article, date: DateTime<Utc>| {
+            let slug = slugify(&article.title);
+            let id = article.short_id();
+            let slug = if slug.is_empty() { id.clone() } else { slug };
+            output.path.render(
+                &feed.name,
+                &date.with_timezone(&output.timezone),
+                &slug,
+                &id,
+            )
+        };
+        let taken_on_disk = |relative: &Path| output.dir.join(relative).exists();
+        self.store()
+            .claim(&feed.name, &articles, Utc::now(), &path_for, &taken_on_disk)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Writes the files of pending entries (of one feed, or all) and marks them written.
+    /// Entries of feeds no longer configured stay pending. Returns how many were written.
+    pub fn write_pending(&self, feed: Option<&str>) -> Result<usize, PipelineError> {
+        let pending = self.store().pending(feed)?;
+        let mut written = Vec::with_capacity(pending.len());
+        let mut first_error = None;
+        for entry in &pending {
+            let Some(feed_config) = self.config.feeds.iter().find(|f| f.name == entry.feed) else {
+                continue;
+            };
+            let settings = RenderSettings {
+                feed_name: &feed_config.name,
+                timezone: self.config.output.timezone,
+                front_matter: &feed_config.front_matter,
+            };
+            let text = render_article(&entry.article, entry.date, &settings);
+            match write_atomic(&self.config.output.dir, &entry.path, text.as_bytes()) {
+                Ok(()) => written.push(entry.id),
+                Err(error) => {
+                    tracing::warn!(feed = %entry.feed, %error, "article left pending");
+                    first_error.get_or_insert(error.to_string());
+                }
+            }
+        }
+        self.store().mark_written(&written, Utc::now())?;
+        match first_error {
+            Some(error) => Err(PipelineError::Write(format!(
+                "{error} ({} article(s) left pending for the next run)",
+                pending.len() - written.len()
+            ))),
+            None => Ok(written.len()),
+        }
+    }
+}
+
+fn log_outcome(feed: &str, outcome: &FeedOutcome, elapsed: std::time::Duration) {
+    let duration_ms = elapsed.as_millis() as u64;
+    match outcome {
+        FeedOutcome::NotModified => tracing::info!(
+            feed,
+            status = "not-modified",
+            new = 0,
+            updated = 0,
+            duration_ms
+        ),
+        FeedOutcome::SameContent => tracing::info!(
+            feed,
+            status = "same-content",
+            new = 0,
+            updated = 0,
+            duration_ms
+        ),
+        FeedOutcome::Processed(r) => {
+            tracing::info!(
+                feed,
+                status = "ok",
+                new = r.new,
+                updated = r.updated,
+                duration_ms
+            )
+        }
+        FeedOutcome::Failed(error) => {
+            tracing::warn!(feed, status = "failed", error = %error, duration_ms)
+        }
+    }
+}
+
+impl std::fmt::Display for FeedReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.outcome {
+            FeedOutcome::NotModified => write!(f, "{}: unchanged (not modified)", self.feed),
+            FeedOutcome::SameContent => write!(f, "{}: unchanged (same content)", self.feed),
+            FeedOutcome::Processed(r) => write!(
+                f,
+                "{}: {} new, {} updated, {} unchanged",
+                self.feed, r.new, r.updated, r.unchanged
+            ),
+            FeedOutcome::Failed(error) => write!(f, "{}: failed: {error}", self.feed),
+        }
+    }
+}
+
+/// The sums over a run's reports, for the closing line.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Totals {
+    pub feeds: usize,
+    pub new: usize,
+    pub updated: usize,
+    pub unchanged_feeds: usize,
+    pub failed: usize,
+}
+
+impl Totals {
+    pub fn of(reports: &[FeedReport]) -> Totals {
+        let mut totals = Totals {
+            feeds: reports.len(),
+            ..Totals::default()
+        };
+        for report in reports {
+            match &report.outcome {
+                FeedOutcome::NotModified | FeedOutcome::SameContent => totals.unchanged_feeds += 1,
+                FeedOutcome::Processed(r) => {
+                    totals.new += r.new;
+                    totals.updated += r.updated;
+                }
+                FeedOutcome::Failed(_) => totals.failed += 1,
+            }
+        }
+        totals
+    }
+}
+
+impl std::fmt::Display for Totals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "total: {} feed(s), {} new, {} updated, {} unchanged feed(s), {} failed",
+            self.feeds, self.new, self.updated, self.unchanged_feeds, self.failed
+        )
+    }
+}

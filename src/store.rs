@@ -1,0 +1,393 @@
+//! SQLite: feed state and the record of every entry ever seen.
+//!
+//! An entry is claimed (inserted as `pending` with its final path) in one transaction
+//! before its file is written, and marked `written` after. Pending rows are written again
+//! by the next run, so a crash at any moment ends with every article written once, at one
+//! path. UNIQUE constraints on `(feed, key)` and `path` settle races between processes.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::article::Article;
+use crate::fetch::Validators;
+
+/// Schema steps; `PRAGMA user_version` counts how many have run.
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE feeds (
+    name          TEXT PRIMARY KEY,
+    url           TEXT NOT NULL,
+    etag          TEXT,
+    last_modified TEXT,
+    body_hash     TEXT,
+    last_fetch_at TEXT,
+    last_result   TEXT,
+    last_error    TEXT,
+    error_count   INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE TABLE entries (
+    id             INTEGER PRIMARY KEY,
+    feed           TEXT NOT NULL,
+    key            TEXT NOT NULL,
+    canonical_link TEXT,
+    path           TEXT NOT NULL UNIQUE,
+    content_hash   TEXT NOT NULL,
+    article        TEXT NOT NULL,
+    date           TEXT NOT NULL,
+    first_seen     TEXT NOT NULL,
+    state          TEXT NOT NULL CHECK (state IN ('pending', 'written')),
+    written_at     TEXT,
+    UNIQUE (feed, key)
+) STRICT;
+CREATE INDEX entries_pending ON entries (state) WHERE state = 'pending';
+CREATE INDEX entries_canonical ON entries (canonical_link);
+"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot create the database folder {path}: {source}")]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "database {path} has schema version {found}, newer than this tidings knows ({known}); upgrade tidings"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: usize,
+        known: usize,
+    },
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("stored article is unreadable: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+/// A feed's stored state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedState {
+    pub validators: Validators,
+    pub body_hash: Option<String>,
+    pub error_count: u32,
+}
+
+/// How one fetch ended, for the feed's record.
+#[derive(Debug, Clone)]
+pub enum FetchRecord {
+    NotModified,
+    Fetched {
+        validators: Validators,
+        body_hash: String,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+/// An entry waiting for its file.
+#[derive(Debug, Clone)]
+pub struct PendingEntry {
+    pub id: i64,
+    pub feed: String,
+    pub path: PathBuf,
+    pub date: DateTime<Utc>,
+    pub article: Article,
+}
+
+/// What claiming a batch of articles decided.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ClaimReport {
+    pub new: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+fn timestamp(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn parse_timestamp(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).map_or(DateTime::UNIX_EPOCH, |t| t.with_timezone(&Utc))
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_err)?;
+        // Another process (the daemon and a hand-run fetch) may hold the write lock for a
+        // moment; wait for it rather than fail.
+        conn.busy_timeout(Duration::from_secs(30))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        let mut store = Store { conn };
+        store.migrate(path)?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self, path: &Path) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        let version = usize::try_from(version).unwrap_or(usize::MAX);
+        if version > MIGRATIONS.len() {
+            return Err(StoreError::TooNew {
+                path: path.to_path_buf(),
+                found: version,
+                known: MIGRATIONS.len(),
+            });
+        }
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+            tx.execute_batch(migration)?;
+            tx.pragma_update(
+                None,
+                "user_version",
+                i64::try_from(index + 1).unwrap_or(i64::MAX),
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The stored state of a feed. A feed whose configured URL changed starts afresh: the
+    /// old validators belong to another document.
+    pub fn feed_state(&self, name: &str, url: &str) -> Result<FeedState, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT url, etag, last_modified, body_hash, error_count FROM feeds WHERE name = ?1",
+                [name],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        FeedState {
+                            validators: Validators {
+                                etag: row.get(1)?,
+                                last_modified: row.get(2)?,
+                            },
+                            body_hash: row.get(3)?,
+                            error_count: row.get(4)?,
+                        },
+                    ))
+                },
+            )
+            .optional()?;
+        Ok(match row {
+            Some((stored_url, state)) if stored_url == url => state,
+            Some((_, state)) => FeedState {
+                error_count: state.error_count,
+                ..FeedState::default()
+            },
+            None => FeedState::default(),
+        })
+    }
+
+    /// Records how a fetch of `name` ended.
+    pub fn record_fetch(
+        &self,
+        name: &str,
+        url: &str,
+        record: &FetchRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let now = timestamp(now);
+        self.conn.execute(
+            "INSERT INTO feeds (name, url) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET url = excluded.url,
+                 etag = CASE WHEN feeds.url = excluded.url THEN feeds.etag END,
+                 last_modified = CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END,
+                 body_hash = CASE WHEN feeds.url = excluded.url THEN feeds.body_hash END",
+            params![name, url],
+        )?;
+        match record {
+            FetchRecord::NotModified => {
+                self.conn.execute(
+                    "UPDATE feeds SET last_fetch_at = ?2, last_result = 'not-modified', last_error = NULL, error_count = 0 WHERE name = ?1",
+                    params![name, now],
+                )?;
+            }
+            FetchRecord::Fetched {
+                validators,
+                body_hash,
+            } => {
+                self.conn.execute(
+                    "UPDATE feeds SET last_fetch_at = ?2, last_result = 'ok', last_error = NULL, error_count = 0,
+                         etag = ?3, last_modified = ?4, body_hash = ?5 WHERE name = ?1",
+                    params![name, now, validators.etag, validators.last_modified, body_hash],
+                )?;
+            }
+            FetchRecord::Failed { error } => {
+                self.conn.execute(
+                    "UPDATE feeds SET last_fetch_at = ?2, last_result = 'error', last_error = ?3,
+                         error_count = error_count + 1 WHERE name = ?1",
+                    params![name, now, error],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Claims a feed's articles in one transaction: unknown keys are inserted as pending at
+    /// a free path, known keys whose content changed go back to pending at their old path,
+    /// the rest are left alone. `path_for` gives an article's preferred relative path for
+    /// its date; `taken_on_disk` says whether a path is already used by a file tidings does
+    /// not know about.
+    pub fn claim(
+        &mut self,
+        feed: &str,
+        articles: &[Article],
+        now: DateTime<Utc>,
+        path_for: &dyn Fn(&Article, DateTime<Utc>) -> PathBuf,
+        taken_on_disk: &dyn Fn(&Path) -> bool,
+    ) -> Result<ClaimReport, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut report = ClaimReport::default();
+        let mut seen_keys = HashSet::new();
+        {
+            let mut find = tx.prepare_cached(
+                "SELECT id, content_hash FROM entries WHERE feed = ?1 AND key = ?2",
+            )?;
+            let mut path_used = tx.prepare_cached("SELECT 1 FROM entries WHERE path = ?1")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO entries (feed, key, canonical_link, path, content_hash, article, date, first_seen, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending')",
+            )?;
+            let mut update = tx.prepare_cached(
+                "UPDATE entries SET content_hash = ?2, article = ?3, state = 'pending' WHERE id = ?1",
+            )?;
+            for article in articles {
+                // A document that lists one entry twice describes one entry.
+                if !seen_keys.insert(article.key.as_str()) {
+                    continue;
+                }
+                let hash = article.content_hash();
+                let known: Option<(i64, String)> = find
+                    .query_row(params![feed, article.key], |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })
+                    .optional()?;
+                match known {
+                    Some((_, stored_hash)) if stored_hash == hash => report.unchanged += 1,
+                    Some((id, _)) => {
+                        update.execute(params![id, hash, serde_json::to_string(article)?])?;
+                        report.updated += 1;
+                    }
+                    None => {
+                        let date = article.published.unwrap_or(now);
+                        let preferred = path_for(article, date);
+                        let mut path = preferred.clone();
+                        let mut attempt = 1;
+                        while path_used.exists([path_text(&path)])? || taken_on_disk(&path) {
+                            attempt += 1;
+                            path = crate::output::with_collision_suffix(&preferred, attempt);
+                        }
+                        insert.execute(params![
+                            feed,
+                            article.key,
+                            article.canonical_link,
+                            path_text(&path),
+                            hash,
+                            serde_json::to_string(article)?,
+                            timestamp(date),
+                            timestamp(now),
+                        ])?;
+                        report.new += 1;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// Entries whose files are not known to be written, oldest first; only `feed`'s when
+    /// given.
+    pub fn pending(&self, feed: Option<&str>) -> Result<Vec<PendingEntry>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id, feed, path, date, article FROM entries
+             WHERE state = 'pending' AND (?1 IS NULL OR feed = ?1) ORDER BY id",
+        )?;
+        let rows = statement.query_map([feed], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut pending = Vec::new();
+        for row in rows {
+            let (id, feed, path, date, article) = row?;
+            pending.push(PendingEntry {
+                id,
+                feed,
+                path: PathBuf::from(path),
+                date: parse_timestamp(&date),
+                article: serde_json::from_str(&article)?,
+            });
+        }
+        Ok(pending)
+    }
+
+    /// Marks entries written, in one transaction.
+    pub fn mark_written(&mut self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut statement = tx.prepare_cached(
+                "UPDATE entries SET state = 'written', written_at = ?2 WHERE id = ?1",
+            )?;
+            let now = timestamp(now);
+            for id in ids {
+                statement.execute(params![id, now])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// How many entries each feed has, written and pending: for `status` and tests.
+    pub fn entry_counts(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT feed, SUM(state = 'written'), SUM(state = 'pending') FROM entries GROUP BY feed ORDER BY feed",
+        )?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// Paths are stored with `/` separators whatever the platform.
+fn path_text(path: &Path) -> String {
+    path.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}

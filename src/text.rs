@@ -1,0 +1,281 @@
+//! Plain-text helpers for titles and summaries: strip HTML, decode entities,
+//! collapse white space, shorten at a word boundary. All pure functions.
+
+/// Elements whose text is never part of what a reader sees.
+const INVISIBLE_ELEMENTS: &[&str] = &["script", "style", "template", "noscript", "head", "title"];
+
+/// Elements after which a reader sees a break, so their text must not glue to the next
+/// block's (`reliability.Second`).
+const BLOCK_ELEMENTS: &[&str] = &[
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "br",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "figcaption",
+    "figure",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "main",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "td",
+    "th",
+    "tr",
+    "ul",
+];
+
+/// Turns an HTML fragment (or plain text that may carry entities) into one line of plain
+/// text: tags removed, invisible elements dropped, entities decoded, white space collapsed.
+pub fn html_to_plain_text(html: &str) -> String {
+    let stripped = strip_tags(html);
+    let decoded = html_escape::decode_html_entities(&stripped);
+    collapse_whitespace(&decoded)
+}
+
+/// Normalises an entry title: tags stripped, entities decoded (twice-escaped ones too, as
+/// in `&amp;#x27;`), white space collapsed and trimmed.
+pub fn clean_title(raw: &str) -> String {
+    let once = html_to_plain_text(raw);
+    // A title escaped twice by its publisher still carries an entity after one decoding.
+    if once.contains('&') {
+        let twice = html_escape::decode_html_entities(&once);
+        collapse_whitespace(&twice)
+    } else {
+        once
+    }
+}
+
+/// Collapses every run of white space (including non-breaking and zero-width-free
+/// Unicode spaces and line breaks) into one ASCII space and trims both ends.
+pub fn collapse_whitespace(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pending_space = false;
+    for ch in text.chars() {
+        if ch.is_whitespace() || ch.is_control() {
+            pending_space = !out.is_empty();
+            continue;
+        }
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Removes tags, comments and the content of invisible elements; inserts a space where a
+/// block element starts or ends. Text that only looks like a tag (`a < b`) is kept.
+fn strip_tags(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&rest[..lt]);
+        let after = &rest[lt..];
+        if let Some(body) = after.strip_prefix("<!--") {
+            rest = body.find("-->").map_or("", |end| &body[end + 3..]);
+            continue;
+        }
+        if let Some(body) = after.strip_prefix("<![CDATA[") {
+            let end = body.find("]]>").unwrap_or(body.len());
+            out.push_str(&body[..end]);
+            rest = body.get(end + 3..).unwrap_or("");
+            continue;
+        }
+        let Some(tag) = parse_tag(after) else {
+            // Not a tag: keep the `<` as text.
+            out.push('<');
+            rest = &after[1..];
+            continue;
+        };
+        rest = &after[tag.len..];
+        let name = tag.name.to_ascii_lowercase();
+        if !tag.closing && INVISIBLE_ELEMENTS.contains(&name.as_str()) {
+            rest = skip_past_closing_tag(rest, &name);
+            out.push(' ');
+        } else if BLOCK_ELEMENTS.contains(&name.as_str()) {
+            out.push(' ');
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+struct Tag<'a> {
+    name: &'a str,
+    closing: bool,
+    /// Bytes from `<` to and including `>`.
+    len: usize,
+}
+
+/// Recognises `<name …>`, `</name>`, `<!DOCTYPE …>` and `<?…?>` at the start of `text`,
+/// honouring quoted attribute values that contain `>`.
+fn parse_tag(text: &str) -> Option<Tag<'_>> {
+    let bytes = text.as_bytes();
+    let mut i = 1;
+    let closing = bytes.get(i) == Some(&b'/');
+    if closing {
+        i += 1;
+    }
+    let first = *bytes.get(i)?;
+    if !(first.is_ascii_alphabetic() || (!closing && (first == b'!' || first == b'?'))) {
+        return None;
+    }
+    let name_start = i;
+    while i < bytes.len()
+        && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'-' | b':' | b'!' | b'?'))
+    {
+        i += 1;
+    }
+    let name = &text[name_start..i];
+    let mut quote: Option<u8> = None;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if b == b'"' || b == b'\'' => quote = Some(b),
+            None if b == b'>' => {
+                return Some(Tag {
+                    name,
+                    closing,
+                    len: i + 1,
+                });
+            }
+            None => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+fn skip_past_closing_tag<'a>(text: &'a str, name: &str) -> &'a str {
+    let lower = text.to_ascii_lowercase();
+    let needle = format!("</{name}");
+    match lower.find(&needle) {
+        Some(pos) => {
+            let after = &text[pos..];
+            after.find('>').map_or("", |gt| &after[gt + 1..])
+        }
+        None => "",
+    }
+}
+
+/// The markers WordPress and others put at the end of a truncated description.
+const TRUNCATION_MARKERS: &[&str] = &["[…]", "[...]", "[&hellip;]", "&hellip;", "…"];
+
+/// Makes the `summary` field from plain text: a trailing truncation marker becomes
+/// `...`, and text longer than `limit` characters is cut at the last white space at or
+/// before the limit (at the limit when there is none, as in Chinese) with `...` appended.
+pub fn summarize(plain: &str, limit: usize) -> String {
+    let mut text = plain.trim_end().to_string();
+    for marker in TRUNCATION_MARKERS {
+        if let Some(head) = text.strip_suffix(marker) {
+            text = format!("{head}...");
+            break;
+        }
+    }
+    if text.chars().count() <= limit {
+        return text;
+    }
+    format!("{}...", cut_at_word(&text, limit))
+}
+
+/// The first words of `text`, at most `limit` characters, cut at a word boundary when
+/// there is one: the title of an entry that has none.
+pub fn first_words(text: &str, limit: usize) -> String {
+    cut_at_word(text, limit).to_string()
+}
+
+/// `text` shortened to at most `limit` characters: at the last white space at or before
+/// the limit, or at the limit itself when the text there has no white space.
+fn cut_at_word(text: &str, limit: usize) -> &str {
+    let Some((cut_byte, _)) = text.char_indices().nth(limit) else {
+        return text;
+    };
+    let head = &text[..cut_byte];
+    // The character right after the limit being a space means the limit ends a word.
+    if text[cut_byte..].starts_with(char::is_whitespace) {
+        return head.trim_end();
+    }
+    match head.rfind(char::is_whitespace) {
+        Some(space) if space > 0 => head[..space].trim_end(),
+        _ => head,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_separates_blocks_and_drops_scripts() {
+        let html = "<p>First&nbsp;one.</p><p>Second<script>alert(1)</script> &amp; <b>bold</b></p>";
+        assert_eq!(html_to_plain_text(html), "First one. Second & bold");
+    }
+
+    #[test]
+    fn plain_text_keeps_a_lone_less_than_sign() {
+        assert_eq!(html_to_plain_text("a < b and c<d"), "a < b and c<d");
+    }
+
+    #[test]
+    fn plain_text_honours_quoted_greater_than_in_attributes() {
+        assert_eq!(
+            html_to_plain_text(r#"<a title="x>y" href="/">link</a> text"#),
+            "link text"
+        );
+    }
+
+    #[test]
+    fn title_decodes_double_escaped_entities() {
+        assert_eq!(
+            clean_title("Don&#x27;t   <em>panic</em>\n now"),
+            "Don't panic now"
+        );
+    }
+
+    #[test]
+    fn summary_under_limit_is_kept_and_marker_replaced() {
+        assert_eq!(summarize("Short text […]", 320), "Short text ...");
+        assert_eq!(summarize("Short text [...]", 320), "Short text ...");
+    }
+
+    #[test]
+    fn summary_is_cut_at_last_space_before_limit() {
+        assert_eq!(summarize("one two three four", 9), "one two...");
+        assert_eq!(summarize("one two three four", 7), "one two...");
+        assert_eq!(summarize("one two three four", 8), "one two...");
+    }
+
+    #[test]
+    fn summary_without_spaces_is_cut_at_limit() {
+        assert_eq!(
+            summarize("这是一个没有空格的很长的中文句子", 5),
+            "这是一个没..."
+        );
+    }
+
+    #[test]
+    fn first_words_cuts_at_word() {
+        assert_eq!(first_words("alpha beta gamma", 12), "alpha beta");
+        assert_eq!(first_words("alpha", 12), "alpha");
+    }
+}
