@@ -2,7 +2,7 @@
 //! clock, no I/O; the time an entry was first seen is supplied by the store.
 
 use chrono::{DateTime, Utc};
-use feed_rs::model::{Entry, Feed, Link, Text};
+use feed_rs::model::{Entry, Feed, FeedType, Link, Text};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -74,6 +74,9 @@ pub struct FeedContext {
     pub base: Option<Url>,
     /// The primary language subtag the feed declares, lowercased.
     pub declared_lang: Option<String>,
+    /// RSS of every version carries HTML in its text elements by convention (entity-encoded
+    /// or CDATA), whatever type the parser gives them; Atom and JSON Feed say what they hold.
+    pub text_is_html: bool,
 }
 
 impl FeedContext {
@@ -86,6 +89,7 @@ impl FeedContext {
         FeedContext {
             base: site.or_else(|| Some(fetched_from.clone())),
             declared_lang: feed.language.as_deref().and_then(primary_language),
+            text_is_html: !matches!(feed.feed_type, FeedType::Atom | FeedType::JSON),
         }
     }
 }
@@ -121,10 +125,14 @@ pub fn normalise(
             c.body
                 .as_deref()
                 .filter(|b| !b.trim().is_empty())
-                .map(|b| (b, is_plain_mime(c.content_type.as_ref())))
+                .map(|b| (b, is_plain(context, c.content_type.as_ref())))
         })
-        .or_else(|| entry.summary.as_ref().and_then(text_source));
-    let summary_source = entry.summary.as_ref().and_then(text_source).or(body_source);
+        .or_else(|| entry.summary.as_ref().and_then(|t| text_source(t, context)));
+    let summary_source = entry
+        .summary
+        .as_ref()
+        .and_then(|t| text_source(t, context))
+        .or(body_source);
 
     let plain_summary = summary_source
         .map(|(text, plain)| to_plain(text, plain))
@@ -213,13 +221,14 @@ fn entry_link(links: &[Link]) -> Option<&str> {
         .map(|l| l.href.as_str())
 }
 
-fn text_source(text: &Text) -> Option<(&str, bool)> {
+fn text_source<'a>(text: &'a Text, context: &FeedContext) -> Option<(&'a str, bool)> {
     let content = text.content.as_str();
-    (!content.trim().is_empty()).then_some((content, is_plain_mime(text.content_type.as_ref())))
+    (!content.trim().is_empty()).then_some((content, is_plain(context, text.content_type.as_ref())))
 }
 
-fn is_plain_mime(mime: &str) -> bool {
-    mime.starts_with("text/plain")
+/// Whether a text element holds plain text rather than HTML.
+fn is_plain(context: &FeedContext, mime: &str) -> bool {
+    !context.text_is_html && mime.starts_with("text/plain")
 }
 
 fn to_plain(text: &str, plain: bool) -> String {

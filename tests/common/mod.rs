@@ -1,0 +1,128 @@
+//! Shared set-up for the integration tests: a temporary folder with a config file, the
+//! real `tidings` binary, and helpers to read what it wrote.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use tempfile::TempDir;
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// A throw-away tidings installation: config, database and output in one temp folder.
+pub struct Sandbox {
+    pub dir: TempDir,
+}
+
+impl Sandbox {
+    /// `feeds` are `(name, url)` pairs; `extra` is more TOML placed before them.
+    pub fn new(feeds: &[(&str, String)], extra: &str) -> Sandbox {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = String::from(extra);
+        config.push('\n');
+        for (name, url) in feeds {
+            config.push_str(&format!(
+                "[[feeds]]\nname = \"{name}\"\nurl = \"{url}\"\n\n"
+            ));
+        }
+        std::fs::write(dir.path().join("tidings.toml"), config).expect("write config");
+        Sandbox { dir }
+    }
+
+    pub fn with_config_text(text: &str) -> Sandbox {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("tidings.toml"), text).expect("write config");
+        Sandbox { dir }
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("tidings.toml")
+    }
+
+    pub fn articles_dir(&self) -> PathBuf {
+        self.dir.path().join("articles")
+    }
+
+    pub fn database(&self) -> PathBuf {
+        self.dir.path().join("state/tidings.db")
+    }
+
+    /// Runs `tidings --config <sandbox config> ARGS…` to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut command = Command::cargo_bin("tidings").expect("binary");
+        command
+            .arg("--config")
+            .arg(self.config_path())
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .env_remove("TIDINGS_CONFIG");
+        command.output().expect("run tidings")
+    }
+
+    /// Runs the binary from a blocking thread, for use inside async tests.
+    pub async fn run_async(&self, args: &[&str]) -> Output {
+        let config = self.config_path();
+        let cwd = self.dir.path().to_path_buf();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        tokio::task::spawn_blocking(move || {
+            let mut command = Command::cargo_bin("tidings").expect("binary");
+            command
+                .arg("--config")
+                .arg(config)
+                .args(&args)
+                .current_dir(cwd)
+                .env_remove("RUST_LOG")
+                .env_remove("TIDINGS_CONFIG");
+            command.output().expect("run tidings")
+        })
+        .await
+        .expect("join")
+    }
+
+    /// Every file under the output folder: relative path (with `/`) -> contents.
+    pub fn articles(&self) -> BTreeMap<String, String> {
+        let mut files = BTreeMap::new();
+        collect_files(&self.articles_dir(), &self.articles_dir(), &mut files);
+        files
+    }
+}
+
+fn collect_files(root: &Path, dir: &Path, into: &mut BTreeMap<String, String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            collect_files(root, &path, into);
+        } else {
+            let relative = path
+                .strip_prefix(root)
+                .expect("under root")
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            into.insert(
+                relative,
+                std::fs::read_to_string(&path).expect("utf-8 article"),
+            );
+        }
+    }
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
