@@ -167,15 +167,19 @@ fn parse_tag(text: &str) -> Option<Tag<'_>> {
 }
 
 fn skip_past_closing_tag<'a>(text: &'a str, name: &str) -> &'a str {
-    let lower = text.to_ascii_lowercase();
-    let needle = format!("</{name}");
-    match lower.find(&needle) {
-        Some(pos) => {
-            let after = &text[pos..];
-            after.find('>').map_or("", |gt| &after[gt + 1..])
+    let mut search_from = 0;
+    while let Some(offset) = text[search_from..].find("</") {
+        let at = search_from + offset;
+        let candidate = &text.as_bytes()[at + 2..];
+        if candidate.len() >= name.len()
+            && candidate[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+        {
+            let after = &text[at..];
+            return after.find('>').map_or("", |gt| &after[gt + 1..]);
         }
-        None => "",
+        search_from = at + 2;
     }
+    ""
 }
 
 /// The markers WordPress and others put at the end of a truncated description.
