@@ -111,6 +111,8 @@ pub struct FeedConfig {
     pub categories: Vec<String>,
     pub tags: Vec<String>,
     pub schedule: Option<Schedule>,
+    /// The zone of dates in the feed that name none.
+    pub timezone: Tz,
     pub front_matter: FrontMatter,
 }
 
@@ -269,6 +271,7 @@ struct RawFeed {
     categories: Option<Vec<String>>,
     tags: Option<Vec<String>>,
     schedule: Option<String>,
+    timezone: Option<String>,
     front_matter: Option<FrontMatterOverrides>,
 }
 
@@ -312,15 +315,8 @@ pub fn parse(text: &str, source: &Path, base: &Path) -> Result<Config, ConfigErr
         .unwrap_or_else(|| DEFAULT_PATH_TEMPLATE.to_string());
     let path =
         PathTemplate::parse(&template_text).map_err(|e| invalid("output.path", e.to_string()))?;
-    let timezone = match raw.output.timezone.as_deref() {
-        None => Tz::UTC,
-        Some(name) => name.parse::<Tz>().map_err(|_| {
-            invalid(
-                "output.timezone",
-                format!("unknown time zone {name:?} (use an IANA name such as \"Europe/Berlin\" or \"UTC\")"),
-            )
-        })?,
-    };
+    let timezone =
+        parse_zone(raw.output.timezone.as_deref()).map_err(|m| invalid("output.timezone", m))?;
     let summary_chars = raw.output.summary_chars.unwrap_or(DEFAULT_SUMMARY_CHARS);
     if summary_chars == 0 {
         return Err(invalid("output.summary_chars", "must be at least 1".into()));
@@ -381,6 +377,8 @@ pub fn parse(text: &str, source: &Path, base: &Path) -> Result<Config, ConfigErr
         {
             return Err(invalid(&key("lang"), "must not be empty".into()));
         }
+        let feed_zone =
+            parse_zone(feed.timezone.as_deref()).map_err(|m| invalid(&key("timezone"), m))?;
         let front_matter = match &feed.front_matter {
             Some(o) => global_front_matter.clone().overridden_by(o),
             None => global_front_matter.clone(),
@@ -392,6 +390,7 @@ pub fn parse(text: &str, source: &Path, base: &Path) -> Result<Config, ConfigErr
             url,
             lang: feed.lang,
             schedule,
+            timezone: feed_zone,
             front_matter,
         });
     }
@@ -408,6 +407,18 @@ pub fn parse(text: &str, source: &Path, base: &Path) -> Result<Config, ConfigErr
         fetch,
         feeds,
     })
+}
+
+/// An IANA zone name; UTC when absent.
+fn parse_zone(name: Option<&str>) -> Result<Tz, String> {
+    match name {
+        None => Ok(Tz::UTC),
+        Some(name) => name.parse::<Tz>().map_err(|_| {
+            format!(
+                "unknown time zone {name:?} (use an IANA name such as \"Europe/Berlin\" or \"UTC\")"
+            )
+        }),
+    }
 }
 
 /// A feed name becomes a folder name and a label: keep it to characters that are safe in

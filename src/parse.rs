@@ -15,49 +15,119 @@ use feed_rs::model::Feed;
 pub enum ParseError {
     #[error("empty document")]
     Empty,
-    #[error("not a feed: {0}")]
+    #[error("not a feed {0}")]
     NotAFeed(String),
     #[error("malformed feed: {0}")]
     Malformed(String),
 }
 
-/// Parses a fetched document. `http_charset` is the `charset` of the `Content-Type`
-/// header, if any; `base_url` resolves relative links.
-pub fn parse_feed(
-    bytes: &[u8],
-    http_charset: Option<&str>,
-    base_url: &str,
-) -> Result<Feed, ParseError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+/// A fetched document as the parser needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    pub bytes: &'a [u8],
+    /// The `charset` of the `Content-Type` header, if any.
+    pub http_charset: Option<&'a str>,
+    /// The media type of the `Content-Type` header, if any.
+    pub content_type: Option<&'a str>,
+    /// Resolves relative links.
+    pub base_url: &'a str,
+    /// The zone of dates that name none.
+    pub zone: chrono_tz::Tz,
+}
+
+/// Parses a fetched document, repairing what real feeds get wrong. A document cut off in
+/// the middle keeps its complete entries.
+pub fn parse_feed(source: &Source<'_>) -> Result<Feed, ParseError> {
+    if source.bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::Empty);
     }
-    let text = decode_to_utf8(bytes, http_charset);
+    let text = decode_to_utf8(source.bytes, source.http_charset);
     let repaired = repair_xml(&text);
+    match parse_repaired(&repaired, source) {
+        Err(ParseError::Malformed(message)) => match truncation_repair(&repaired) {
+            Truncation::Repaired(shortened) => {
+                parse_repaired(&shortened, source).map_err(|_| ParseError::Malformed(message))
+            }
+            Truncation::NothingComplete => Err(ParseError::Malformed(
+                "the document is cut off before its first complete entry".into(),
+            )),
+            Truncation::NotTruncated => Err(ParseError::Malformed(message)),
+        },
+        Err(ParseError::NotAFeed(_)) => Err(ParseError::NotAFeed(describe_non_feed(
+            &repaired,
+            source.content_type,
+        ))),
+        other => other,
+    }
+}
+
+fn parse_repaired(text: &str, source: &Source<'_>) -> Result<Feed, ParseError> {
+    let zone = source.zone;
     let parser = feed_rs::parser::Builder::new()
-        .base_uri(Some(base_url))
+        .base_uri(Some(source.base_url))
+        .timestamp_parser(move |text| crate::dates::parse_date(text, zone))
         .sanitize_content(false)
         // An empty id tells normalisation the feed gave none, so it can fall back to the
         // link rather than trust a generated hash.
         .id_generator(|_, _, _| String::new())
         .build();
-    parser.parse(repaired.as_bytes()).map_err(|e| match e {
+    parser.parse(text.as_bytes()).map_err(|e| match e {
         feed_rs::parser::ParseFeedError::ParseError(
             feed_rs::parser::ParseErrorKind::NoFeedRoot,
-        ) => ParseError::NotAFeed(describe_non_feed(&repaired)),
+        ) => ParseError::NotAFeed(String::new()),
         other => ParseError::Malformed(other.to_string()),
     })
 }
 
-fn describe_non_feed(text: &str) -> String {
+enum Truncation {
+    NotTruncated,
+    NothingComplete,
+    /// The document cut after its last complete entry and closed again.
+    Repaired(String),
+}
+
+/// Recognises an XML feed that ends early (its root element is never closed) and keeps
+/// what can be kept: everything up to its last complete entry.
+fn truncation_repair(text: &str) -> Truncation {
+    let head: String = text.chars().take(2048).collect();
+    let (entry_end, root_end, closing) = if head.contains("<feed") {
+        ("</entry>", "</feed>", "\n</feed>\n")
+    } else if head.contains("<rdf:RDF") {
+        ("</item>", "</rdf:RDF>", "\n</rdf:RDF>\n")
+    } else if head.contains("<rss") {
+        ("</item>", "</rss>", "\n</channel>\n</rss>\n")
+    } else {
+        return Truncation::NotTruncated;
+    };
+    if text.contains(root_end) {
+        return Truncation::NotTruncated;
+    }
+    match text.rfind(entry_end) {
+        Some(last) => {
+            let cut = last + entry_end.len();
+            Truncation::Repaired(format!("{}{closing}", &text[..cut]))
+        }
+        None => Truncation::NothingComplete,
+    }
+}
+
+fn describe_non_feed(text: &str, content_type: Option<&str>) -> String {
     let head: String = text
         .chars()
-        .take(512)
+        .take(1024)
         .collect::<String>()
         .to_ascii_lowercase();
-    if head.contains("<html") || head.contains("<!doctype html") {
-        "the document is an HTML page, not RSS, Atom or JSON Feed".into()
-    } else {
-        "no RSS, Atom or JSON Feed root element found".into()
+    let looks_html = ["<html", "<!doctype html", "<head", "<body"]
+        .iter()
+        .any(|t| head.contains(t));
+    let media = content_type.map(|c| c.split(';').next().unwrap_or(c).trim().to_ascii_lowercase());
+    match media {
+        Some(media) if media == "text/html" || media == "application/xhtml+xml" => {
+            format!("({media})")
+        }
+        _ if looks_html => "(an HTML page)".into(),
+        Some(media) => format!("({media}: no RSS, Atom or JSON Feed root element)"),
+        None => "(no RSS, Atom or JSON Feed root element)".into(),
     }
 }
 
@@ -68,6 +138,12 @@ pub fn decode_to_utf8<'a>(bytes: &'a [u8], http_charset: Option<&str>) -> Cow<'a
     if let Some((encoding, bom_len)) = Encoding::for_bom(bytes) {
         let (text, _) = encoding.decode_without_bom_handling(&bytes[bom_len..]);
         return text;
+    }
+    // UTF-16 without a BOM still starts with `<` or `{`, next to a zero byte.
+    match bytes {
+        [b'<' | b'{', 0, ..] => return encoding_rs::UTF_16LE.decode_without_bom_handling(bytes).0,
+        [0, b'<' | b'{', ..] => return encoding_rs::UTF_16BE.decode_without_bom_handling(bytes).0,
+        _ => {}
     }
     if let Ok(text) = std::str::from_utf8(bytes) {
         return Cow::Borrowed(text);
@@ -114,6 +190,7 @@ pub fn repair_xml(text: &str) -> String {
     }
     let text = drop_junk_before_document(text);
     let text = without_declared_encoding(text);
+    let text = with_rss_version(&text);
     escape_stray_ampersands(&text)
 }
 
@@ -138,6 +215,24 @@ fn drop_junk_before_document(text: &str) -> &str {
         Some(pos) if pos > 0 => &text[pos..],
         _ => text,
     }
+}
+
+/// `<rss>` without a `version` is RSS 2.0 in practice; feed-rs needs the attribute.
+fn with_rss_version(text: &str) -> Cow<'_, str> {
+    let Some(at) = text.find("<rss") else {
+        return Cow::Borrowed(text);
+    };
+    let tag_end = text[at..].find('>').map_or(text.len(), |e| at + e);
+    let tag = &text[at..tag_end];
+    let is_rss_element = tag.len() == 4 || tag[4..].starts_with(char::is_whitespace);
+    if !is_rss_element || tag.contains("version") {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(format!(
+        "{} version=\"2.0\"{}",
+        &text[..at + 4],
+        &text[at + 4..]
+    ))
 }
 
 /// The text is UTF-8 now; an `encoding="…"` left in the declaration would make the XML
@@ -303,5 +398,69 @@ mod tests {
         assert!(
             repair_xml("Warning: x in y.php\n<?xml version=\"1.0\"?><rss/>").starts_with("<?xml")
         );
+    }
+}
+
+#[cfg(test)]
+mod recovery_tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Feed, ParseError> {
+        parse_feed(&Source {
+            bytes: text.as_bytes(),
+            http_charset: None,
+            content_type: None,
+            base_url: "https://example.com/",
+            zone: chrono_tz::Tz::UTC,
+        })
+    }
+
+    #[test]
+    fn truncated_rss_keeps_its_complete_items() {
+        let text = "<rss version=\"2.0\"><channel><title>t</title><item><title>one</title></item><item><title>two</title></item><item><title>thr";
+        let feed = parse(text).expect("recovered");
+        assert_eq!(feed.entries.len(), 2);
+    }
+
+    #[test]
+    fn truncated_atom_keeps_its_complete_entries() {
+        let text = "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>t</title><entry><id>1</id><title>one</title></entry><entry><id>2</id><ti";
+        assert_eq!(parse(text).expect("recovered").entries.len(), 1);
+    }
+
+    #[test]
+    fn malformed_but_complete_documents_still_fail() {
+        let text = "<rss version=\"2.0\"><channel><item><title>a</item></channel></rss>";
+        assert!(matches!(parse(text), Err(ParseError::Malformed(_))));
+    }
+
+    #[test]
+    fn rss_without_version_is_read_as_rss2() {
+        let feed =
+            parse("<rss><channel><title>t</title><item><title>one</title></item></channel></rss>")
+                .expect("rss");
+        assert_eq!(feed.entries.len(), 1);
+    }
+
+    #[test]
+    fn utf16_without_bom_is_detected() {
+        let text = "<rss version=\"2.0\"><channel><title>Ж</title><item><title>é</title></item></channel></rss>";
+        let bytes: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        assert!(decode_to_utf8(&bytes, None).contains("<title>é</title>"));
+    }
+
+    #[test]
+    fn html_pages_are_named_as_such() {
+        let err = parse_feed(&Source {
+            bytes: b"<head><title>Moved</title></head><body>x</body>",
+            http_charset: None,
+            content_type: Some("text/html; charset=utf-8"),
+            base_url: "https://example.com/",
+            zone: chrono_tz::Tz::UTC,
+        })
+        .expect_err("not a feed");
+        assert_eq!(err.to_string(), "not a feed (text/html)");
+        let err = parse("<head><title>Moved</title></head><body>x</body>").expect_err("not a feed");
+        assert_eq!(err.to_string(), "not a feed (an HTML page)");
     }
 }

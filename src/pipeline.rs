@@ -13,7 +13,7 @@ use crate::article::{Article, FeedContext, hex, normalise};
 use crate::config::{Config, FeedConfig};
 use crate::fetch::{FetchOutcome, Fetcher};
 use crate::output::{slugify, write_atomic};
-use crate::parse::parse_feed;
+use crate::parse::{Source, parse_feed};
 use crate::render::{RenderSettings, render_article};
 use crate::store::{ClaimReport, FetchRecord, Store, StoreError};
 
@@ -218,11 +218,13 @@ impl Pipeline {
         feed: &FeedConfig,
         document: &crate::fetch::Document,
     ) -> Result<ClaimReport, String> {
-        let parsed = parse_feed(
-            &document.body,
-            document.charset.as_deref(),
-            document.final_url.as_str(),
-        )
+        let parsed = parse_feed(&Source {
+            bytes: &document.body,
+            http_charset: document.charset.as_deref(),
+            content_type: document.content_type.as_deref(),
+            base_url: document.final_url.as_str(),
+            zone: feed.timezone,
+        })
         .map_err(|e| e.to_string())?;
         let context = FeedContext::from_feed(&parsed, &document.final_url);
         let articles: Vec<Article> = parsed

@@ -163,7 +163,15 @@ fn parse_tag(text: &str) -> Option<Tag<'_>> {
         }
         i += 1;
     }
-    None
+    // A tag cut off by the end of the text (a publisher's truncated excerpt): drop it.
+    let has_attributes = bytes
+        .get(name_start + name.len())
+        .is_some_and(u8::is_ascii_whitespace);
+    (first.is_ascii_alphabetic() && has_attributes).then_some(Tag {
+        name,
+        closing,
+        len: text.len(),
+    })
 }
 
 fn skip_past_closing_tag<'a>(text: &'a str, name: &str) -> &'a str {
@@ -246,6 +254,11 @@ mod tests {
             html_to_plain_text(r#"<a title="x>y" href="/">link</a> text"#),
             "link text"
         );
+    }
+
+    #[test]
+    fn tag_cut_off_at_the_end_is_dropped() {
+        assert_eq!(html_to_plain_text("1 2 <span class=\"li"), "1 2");
     }
 
     #[test]
