@@ -387,3 +387,58 @@ async fn named_feeds_are_the_only_ones_fetched() {
         stderr(&unknown)
     );
 }
+
+/// An output folder that cannot be written: the articles stay pending with a clear error,
+/// nothing is marked written, and a later run writes them although the feed answers 304.
+#[tokio::test(flavor = "multi_thread")]
+async fn unwritable_output_keeps_articles_pending_until_a_later_run() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/feed.xml"))
+        .and(header("if-none-match", "\"v1\""))
+        .respond_with(ResponseTemplate::new(304))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/feed.xml"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture("rss2.xml"), "application/rss+xml")
+                .insert_header("ETag", "\"v1\""),
+        )
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let sandbox = Sandbox::new(&[("notes", format!("{}/feed.xml", server.uri()))], "");
+    // A file where the output folder should be: no article can be written under it.
+    std::fs::write(sandbox.articles_dir(), b"not a folder").expect("block output");
+
+    let blocked = sandbox.run_async(&["fetch"]).await;
+    assert_eq!(blocked.status.code(), Some(1), "{}", stdout(&blocked));
+    assert!(
+        stdout(&blocked).contains("left pending"),
+        "{}",
+        stdout(&blocked)
+    );
+
+    std::fs::remove_file(sandbox.articles_dir()).expect("unblock output");
+    let later = sandbox.run_async(&["fetch"]).await;
+    assert_eq!(
+        later.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&later),
+        stderr(&later)
+    );
+    assert!(
+        stdout(&later).contains("notes: unchanged (not modified)"),
+        "{}",
+        stdout(&later)
+    );
+    assert_eq!(
+        sandbox.articles().len(),
+        2,
+        "the pending articles were written"
+    );
+}
