@@ -13,7 +13,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::output::PathTemplate;
-use crate::schedule::Schedule;
+use crate::schedule::{DEFAULT_SCHEDULE, Schedule, Timing};
 
 /// Where the configuration file is looked for when `--config` is not given, after
 /// `$TIDINGS_CONFIG`.
@@ -82,7 +82,18 @@ pub struct Config {
     pub database: PathBuf,
     pub output: OutputConfig,
     pub fetch: FetchConfig,
+    pub daemon: DaemonConfig,
     pub feeds: Vec<FeedConfig>,
+}
+
+/// How `tidings run` schedules.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub timing: Timing,
+    /// How long in-flight feeds may take to finish after SIGTERM.
+    pub grace: Duration,
+    /// Feeds overdue at start-up are spread over this window instead of all at once.
+    pub startup_spread: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +111,8 @@ pub struct FetchConfig {
     pub connect_timeout: Duration,
     pub max_body_bytes: u64,
     pub user_agent: String,
+    /// Requests in flight to one host at most, across all feeds.
+    pub per_host: usize,
 }
 
 /// One feed with everything it needs resolved: its own values or the global defaults.
@@ -110,7 +123,7 @@ pub struct FeedConfig {
     pub lang: Option<String>,
     pub categories: Vec<String>,
     pub tags: Vec<String>,
-    pub schedule: Option<Schedule>,
+    pub schedule: Schedule,
     /// The zone of dates in the feed that name none.
     pub timezone: Tz,
     pub front_matter: FrontMatter,
@@ -239,12 +252,17 @@ struct RawFetch {
     connect_timeout_secs: Option<u64>,
     max_body_bytes: Option<u64>,
     user_agent: Option<String>,
+    per_host: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDaemon {
     schedule: Option<String>,
+    jitter_secs: Option<u64>,
+    max_backoff_secs: Option<u64>,
+    grace_secs: Option<u64>,
+    startup_spread_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -342,14 +360,27 @@ pub fn parse(text: &str, source: &Path, base: &Path) -> Result<Config, ConfigErr
         )?,
         max_body_bytes: raw.fetch.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
         user_agent: raw.fetch.user_agent.unwrap_or_else(default_user_agent),
+        per_host: match raw.fetch.per_host.unwrap_or(2) {
+            0 => return Err(invalid("fetch.per_host", "must be at least 1".into())),
+            n => n,
+        },
+    };
+    let daemon = DaemonConfig {
+        timing: Timing {
+            jitter: Duration::from_secs(raw.daemon.jitter_secs.unwrap_or(120)),
+            max_backoff: secs(
+                "daemon.max_backoff_secs",
+                raw.daemon.max_backoff_secs,
+                6 * 3600,
+            )?,
+        },
+        grace: Duration::from_secs(raw.daemon.grace_secs.unwrap_or(10)),
+        startup_spread: Duration::from_secs(raw.daemon.startup_spread_secs.unwrap_or(60)),
     };
 
-    let default_schedule = raw
-        .daemon
-        .schedule
-        .as_deref()
-        .map(|text| Schedule::parse(text).map_err(|e| invalid("daemon.schedule", e.to_string())))
-        .transpose()?;
+    let default_schedule =
+        Schedule::parse(raw.daemon.schedule.as_deref().unwrap_or(DEFAULT_SCHEDULE))
+            .map_err(|e| invalid("daemon.schedule", e.to_string()))?;
     let global_front_matter = FrontMatter::default().overridden_by(&raw.front_matter);
 
     let mut seen_names = HashSet::new();
@@ -366,7 +397,7 @@ pub fn parse(text: &str, source: &Path, base: &Path) -> Result<Config, ConfigErr
         let url = check_feed_url(&feed.url).map_err(|m| invalid(&key("url"), m))?;
         let schedule = match feed.schedule.as_deref() {
             Some(text) => {
-                Some(Schedule::parse(text).map_err(|e| invalid(&key("schedule"), e.to_string()))?)
+                Schedule::parse(text).map_err(|e| invalid(&key("schedule"), e.to_string()))?
             }
             None => default_schedule.clone(),
         };
@@ -405,6 +436,7 @@ pub fn parse(text: &str, source: &Path, base: &Path) -> Result<Config, ConfigErr
             summary_chars,
         },
         fetch,
+        daemon,
         feeds,
     })
 }

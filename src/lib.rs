@@ -7,6 +7,7 @@
 
 pub mod article;
 pub mod config;
+pub mod daemon;
 pub mod dates;
 pub mod fetch;
 pub mod links;

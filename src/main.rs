@@ -56,6 +56,15 @@ enum Command {
     },
     /// Validate the configuration and show what would be fetched.
     Check,
+    /// Run as a daemon: fetch every feed on its schedule until SIGTERM or SIGINT;
+    /// SIGHUP reloads the configuration.
+    Run,
+    /// Show each feed's last fetch, result, articles, errors and next due time.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Exit statuses.
@@ -72,9 +81,12 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let config_path = config.source.clone();
     let result = match &cli.command {
         Command::Check => check(&config),
         Command::Fetch { feeds } => fetch(config, feeds),
+        Command::Run => run(config_path, config),
+        Command::Status { json } => status(&config, *json),
     };
     match result {
         Ok(code) => code,
@@ -86,10 +98,16 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(cli: &Cli) {
-    // `fetch` prints one line per feed on stdout already; its log only needs errors.
+    // `fetch` prints one line per feed on stdout already, so its log only needs errors;
+    // the daemon's log is its only output, one line per feed pass.
+    let quiet_default = if matches!(cli.command, Command::Run) {
+        "info"
+    } else {
+        "error"
+    };
     let default_level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
-        (false, 0) => "error",
+        (false, 0) => quiet_default,
         (false, 1) => "info",
         (false, _) => "debug",
     };
@@ -97,7 +115,8 @@ fn init_logging(cli: &Cli) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("tidings={default_level}")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match cli.log_format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -120,11 +139,7 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
     println!("time zone:     {}", config.output.timezone);
     println!("{} feed(s):", config.feeds.len());
     for feed in &config.feeds {
-        let schedule = feed
-            .schedule
-            .as_ref()
-            .map_or("-".to_string(), ToString::to_string);
-        println!("  {:<24} {}  [{}]", feed.name, feed.url, schedule);
+        println!("  {:<24} {}  [{}]", feed.name, feed.url, feed.schedule);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -153,4 +168,62 @@ fn fetch(config: Config, names: &[String]) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn run(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let result = runtime.block_on(tidings::daemon::run(config_path, config));
+    // Blocking work still running (a file write, a parse) gets a moment to finish.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&config.database)?;
+    let mut statuses = store.feed_statuses()?;
+    // Configured feeds that were never fetched are shown too.
+    for feed in &config.feeds {
+        if !statuses.iter().any(|s| s.name == feed.name) {
+            statuses.push(tidings::store::FeedStatus {
+                name: feed.name.clone(),
+                url: feed.url.to_string(),
+                last_fetch_at: None,
+                last_result: None,
+                last_error: None,
+                error_count: 0,
+                next_due: None,
+                written: 0,
+                pending: 0,
+            });
+        }
+    }
+    statuses.sort_by(|a, b| a.name.cmp(&b.name));
+    if json {
+        println!("{}", serde_json::to_string_pretty(&statuses)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<24} {:<20} {:<12} {:>8} {:>7} {:<20} LAST ERROR",
+        "FEED", "LAST FETCH", "RESULT", "ARTICLES", "ERRORS", "NEXT DUE"
+    );
+    for s in &statuses {
+        let configured = config.feeds.iter().any(|f| f.name == s.name);
+        let name = if configured {
+            s.name.clone()
+        } else {
+            format!("{} (removed)", s.name)
+        };
+        println!(
+            "{:<24} {:<20} {:<12} {:>8} {:>7} {:<20} {}",
+            name,
+            s.last_fetch_at.as_deref().unwrap_or("never"),
+            s.last_result.as_deref().unwrap_or("-"),
+            s.written + s.pending,
+            s.error_count,
+            s.next_due.as_deref().unwrap_or("-"),
+            s.last_error.as_deref().unwrap_or("")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

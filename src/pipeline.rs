@@ -1,6 +1,7 @@
 //! One feed end to end: fetch -> parse -> normalise -> claim -> render -> write -> record.
 //! The same code serves `tidings fetch` and the daemon.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -56,6 +57,7 @@ pub struct Pipeline {
     config: Arc<Config>,
     fetcher: Fetcher,
     store: Mutex<Store>,
+    host_limits: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 impl Pipeline {
@@ -64,10 +66,15 @@ impl Pipeline {
             config,
             fetcher,
             store: Mutex::new(store),
+            host_limits: Mutex::new(HashMap::new()),
         })
     }
 
-    fn store(&self) -> MutexGuard<'_, Store> {
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    pub fn store(&self) -> MutexGuard<'_, Store> {
         // A panic while holding the lock cannot leave SQLite half-done (transactions roll
         // back on drop), so a poisoned lock is still safe to use.
         self.store
@@ -126,17 +133,8 @@ impl Pipeline {
             let record = FetchRecord::Failed {
                 error: error.clone(),
             };
-            let url = feed.url.to_string();
-            let name = feed.name.clone();
-            let pipeline = Arc::clone(self);
-            let recorded = tokio::task::spawn_blocking(move || {
-                pipeline
-                    .store()
-                    .record_fetch(&name, &url, &record, Utc::now())
-            })
-            .await;
-            if !matches!(recorded, Ok(Ok(()))) {
-                tracing::error!(feed = %feed.name, "could not record the failure in the database");
+            if let Err(error) = self.record(feed, record).await {
+                tracing::error!(feed = %feed.name, %error, "could not record the failure in the database");
             }
         }
         log_outcome(&feed.name, &outcome, started.elapsed());
@@ -146,21 +144,53 @@ impl Pipeline {
         }
     }
 
+    /// Runs `work` on the blocking pool: SQLite, parsing and file writes must not hold up
+    /// the async workers that drive the fetches.
+    pub async fn blocking<T, E>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Pipeline) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, String>
+    where
+        T: Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        let pipeline = Arc::clone(self);
+        match tokio::task::spawn_blocking(move || work(&pipeline)).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(join) => Err(format!("internal task failed: {join}")),
+        }
+    }
+
+    /// The limit of requests in flight to `url`'s host.
+    fn host_limit(&self, url: &url::Url) -> Arc<Semaphore> {
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let mut limits = self
+            .host_limits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(
+            limits
+                .entry(host)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.config.fetch.per_host))),
+        )
+    }
+
     async fn pass(self: &Arc<Self>, feed: &FeedConfig) -> Result<FeedOutcome, String> {
-        let url = feed.url.to_string();
-        let state = {
-            let pipeline = Arc::clone(self);
-            let (name, url) = (feed.name.clone(), url.clone());
-            tokio::task::spawn_blocking(move || pipeline.store().feed_state(&name, &url))
+        let (name, url) = (feed.name.clone(), feed.url.to_string());
+        let state = self
+            .blocking(move |p| p.store().feed_state(&name, &url))
+            .await?;
+        let outcome = {
+            let host_limit = self.host_limit(&feed.url);
+            let _permit = host_limit
+                .acquire_owned()
+                .await
+                .map_err(|e| e.to_string())?;
+            self.fetcher
+                .fetch(&feed.url, &state.validators)
                 .await
                 .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?
         };
-        let outcome = self
-            .fetcher
-            .fetch(&feed.url, &state.validators)
-            .await
-            .map_err(|e| e.to_string())?;
         let document = match outcome {
             FetchOutcome::NotModified => {
                 self.record(feed, FetchRecord::NotModified).await?;
@@ -177,21 +207,15 @@ impl Pipeline {
             self.record(feed, record).await?;
             return Ok(FeedOutcome::SameContent);
         }
-        let pipeline = Arc::clone(self);
         let feed_config = feed.clone();
-        let report =
-            tokio::task::spawn_blocking(move || pipeline.process_document(&feed_config, &document))
-                .await
-                .map_err(|e| e.to_string())??;
+        let report = self
+            .blocking(move |p| p.process_document(&feed_config, &document))
+            .await?;
         // The validators are stored only once the entries are claimed: a crash before this
         // point refetches the whole document instead of getting a 304 and losing entries.
         self.record(feed, record).await?;
-        let pipeline = Arc::clone(self);
         let name = feed.name.clone();
-        tokio::task::spawn_blocking(move || pipeline.write_pending(Some(&name)))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        self.blocking(move |p| p.write_pending(Some(&name))).await?;
         Ok(FeedOutcome::Processed(report))
     }
 
@@ -200,16 +224,9 @@ impl Pipeline {
         feed: &FeedConfig,
         record: FetchRecord,
     ) -> Result<(), String> {
-        let pipeline = Arc::clone(self);
         let (name, url) = (feed.name.clone(), feed.url.to_string());
-        tokio::task::spawn_blocking(move || {
-            pipeline
-                .store()
-                .record_fetch(&name, &url, &record, Utc::now())
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
+        self.blocking(move |p| p.store().record_fetch(&name, &url, &record, Utc::now()))
+            .await
     }
 
     /// Parse, normalise and claim (blocking: CPU work and SQLite).

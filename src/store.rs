@@ -16,7 +16,8 @@ use crate::article::Article;
 use crate::fetch::Validators;
 
 /// Schema steps; `PRAGMA user_version` counts how many have run.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE feeds (
     name          TEXT PRIMARY KEY,
     url           TEXT NOT NULL,
@@ -44,7 +45,10 @@ CREATE TABLE entries (
 ) STRICT;
 CREATE INDEX entries_pending ON entries (state) WHERE state = 'pending';
 CREATE INDEX entries_canonical ON entries (canonical_link);
-"];
+",
+    // The daemon's plan survives restarts.
+    "ALTER TABLE feeds ADD COLUMN next_due TEXT;",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -91,6 +95,20 @@ pub enum FetchRecord {
     Failed {
         error: String,
     },
+}
+
+/// One feed's stored state, as `tidings status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FeedStatus {
+    pub name: String,
+    pub url: String,
+    pub last_fetch_at: Option<String>,
+    pub last_result: Option<String>,
+    pub last_error: Option<String>,
+    pub error_count: u32,
+    pub next_due: Option<String>,
+    pub written: i64,
+    pub pending: i64,
 }
 
 /// An entry waiting for its file.
@@ -374,12 +392,49 @@ impl Store {
         Ok(())
     }
 
-    /// How many entries each feed has, written and pending: for `status` and tests.
-    pub fn entry_counts(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
-        let mut statement = self.conn.prepare(
-            "SELECT feed, SUM(state = 'written'), SUM(state = 'pending') FROM entries GROUP BY feed ORDER BY feed",
+    /// When the daemon planned to fetch `name` next, if it did.
+    pub fn next_due(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let due: Option<Option<String>> = self
+            .conn
+            .query_row(
+                "SELECT next_due FROM feeds WHERE name = ?1",
+                [name],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(due.flatten().as_deref().map(parse_timestamp))
+    }
+
+    /// Stores when `name` is next due (after its pass was recorded).
+    pub fn set_next_due(&self, name: &str, due: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE feeds SET next_due = ?2 WHERE name = ?1",
+            params![name, timestamp(due)],
         )?;
-        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        Ok(())
+    }
+
+    /// Every feed the database knows, with its last result and its articles.
+    pub fn feed_statuses(&self) -> Result<Vec<FeedStatus>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT f.name, f.url, f.last_fetch_at, f.last_result, f.last_error, f.error_count, f.next_due,
+                    (SELECT COUNT(*) FROM entries e WHERE e.feed = f.name AND e.state = 'written'),
+                    (SELECT COUNT(*) FROM entries e WHERE e.feed = f.name AND e.state = 'pending')
+             FROM feeds f ORDER BY f.name",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(FeedStatus {
+                name: row.get(0)?,
+                url: row.get(1)?,
+                last_fetch_at: row.get(2)?,
+                last_result: row.get(3)?,
+                last_error: row.get(4)?,
+                error_count: row.get(5)?,
+                next_due: row.get(6)?,
+                written: row.get(7)?,
+                pending: row.get(8)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
