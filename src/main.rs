@@ -160,7 +160,9 @@ fn fetch(config: Config, names: &[String]) -> anyhow::Result<ExitCode> {
         eprintln!("tidings: {error}");
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let reports = runtime.block_on(pipeline.run_feeds(feeds, |report| println!("{report}")));
+    let progress = Progress::new(feeds.len());
+    let reports = runtime.block_on(pipeline.run_feeds(feeds, |report| progress.finished(report)));
+    progress.clear();
     let totals = Totals::of(&reports);
     println!("{totals}");
     Ok(if totals.failed > 0 {
@@ -226,4 +228,43 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A one-line progress counter on stderr while `fetch` runs, only when stderr is a
+/// terminal: logs and pipes get the report lines alone.
+struct Progress {
+    total: usize,
+    done: std::cell::Cell<usize>,
+    on_terminal: bool,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        let progress = Progress {
+            total,
+            done: std::cell::Cell::new(0),
+            on_terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        };
+        progress.draw();
+        progress
+    }
+
+    fn draw(&self) {
+        if self.on_terminal {
+            eprint!("\r\x1b[K[{}/{}] fetching…", self.done.get(), self.total);
+        }
+    }
+
+    fn clear(&self) {
+        if self.on_terminal {
+            eprint!("\r\x1b[K");
+        }
+    }
+
+    fn finished(&self, report: &tidings::pipeline::FeedReport) {
+        self.clear();
+        println!("{report}");
+        self.done.set(self.done.get() + 1);
+        self.draw();
+    }
 }
