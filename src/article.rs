@@ -12,6 +12,9 @@ use crate::links::{canonical_link, clean_url};
 use crate::markdown::{html_to_markdown, text_to_markdown};
 use crate::text::{clean_title, collapse_whitespace, first_words, html_to_plain_text, summarize};
 
+/// The longest title kept; anything longer is not a title.
+const MAX_TITLE_CHARS: usize = 500;
+
 /// The longest title made from a summary when the entry has none.
 const FALLBACK_TITLE_CHARS: usize = 80;
 
@@ -148,7 +151,7 @@ pub fn normalise(
     let title = entry
         .title
         .as_ref()
-        .map(|t| clean_title(&t.content))
+        .map(|t| first_words(&clean_title(&t.content), MAX_TITLE_CHARS))
         .filter(|t| !t.is_empty())
         .or_else(|| {
             Some(first_words(&plain_summary, FALLBACK_TITLE_CHARS)).filter(|t| !t.is_empty())
@@ -236,5 +239,28 @@ fn to_plain(text: &str, plain: bool) -> String {
         collapse_whitespace(text)
     } else {
         html_to_plain_text(text)
+    }
+}
+
+/// Cuts an entry's title, summary and content to at most `max_bytes` each (at a character
+/// boundary): a hostile or broken feed cannot make one article arbitrarily large.
+pub fn bound_fields(entry: &mut Entry, max_bytes: usize) {
+    let cut = |text: &mut String| {
+        if text.len() > max_bytes {
+            let mut end = max_bytes;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+        }
+    };
+    if let Some(title) = entry.title.as_mut() {
+        cut(&mut title.content);
+    }
+    if let Some(summary) = entry.summary.as_mut() {
+        cut(&mut summary.content);
+    }
+    if let Some(body) = entry.content.as_mut().and_then(|c| c.body.as_mut()) {
+        cut(body);
     }
 }

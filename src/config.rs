@@ -109,6 +109,13 @@ pub struct FetchConfig {
     pub concurrency: usize,
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    /// The longest wait for the next bytes of an answer (a stalled server).
+    pub read_timeout: Duration,
+    pub max_redirects: usize,
+    /// Entries read from one document at most (the first ones: feeds list newest first).
+    pub max_entries: usize,
+    /// The longest title, summary or content taken from an entry, in bytes.
+    pub max_field_bytes: usize,
     pub max_body_bytes: u64,
     pub user_agent: String,
     /// Requests in flight to one host at most, across all feeds.
@@ -126,6 +133,8 @@ pub struct FeedConfig {
     pub schedule: Schedule,
     /// The zone of dates in the feed that name none.
     pub timezone: Tz,
+    /// Extra request headers (a token, a cookie), validated.
+    pub headers: Vec<(String, String)>,
     pub front_matter: FrontMatter,
 }
 
@@ -250,6 +259,10 @@ struct RawFetch {
     concurrency: Option<usize>,
     timeout_secs: Option<u64>,
     connect_timeout_secs: Option<u64>,
+    read_timeout_secs: Option<u64>,
+    max_redirects: Option<usize>,
+    max_entries: Option<usize>,
+    max_field_bytes: Option<usize>,
     max_body_bytes: Option<u64>,
     user_agent: Option<String>,
     per_host: Option<usize>,
@@ -290,6 +303,8 @@ struct RawFeed {
     tags: Option<Vec<String>>,
     schedule: Option<String>,
     timezone: Option<String>,
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
     front_matter: Option<FrontMatterOverrides>,
 }
 
@@ -358,6 +373,21 @@ pub fn parse(text: &str, source: &Path, base: &Path) -> Result<Config, ConfigErr
             raw.fetch.connect_timeout_secs,
             10,
         )?,
+        read_timeout: secs("fetch.read_timeout_secs", raw.fetch.read_timeout_secs, 20)?,
+        max_redirects: raw.fetch.max_redirects.unwrap_or(5),
+        max_entries: match raw.fetch.max_entries.unwrap_or(1000) {
+            0 => return Err(invalid("fetch.max_entries", "must be at least 1".into())),
+            n => n,
+        },
+        max_field_bytes: match raw.fetch.max_field_bytes.unwrap_or(1024 * 1024) {
+            n if n < 1024 => {
+                return Err(invalid(
+                    "fetch.max_field_bytes",
+                    "must be at least 1024".into(),
+                ));
+            }
+            n => n,
+        },
         max_body_bytes: raw.fetch.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
         user_agent: raw.fetch.user_agent.unwrap_or_else(default_user_agent),
         per_host: match raw.fetch.per_host.unwrap_or(2) {
@@ -422,6 +452,7 @@ pub fn parse(text: &str, source: &Path, base: &Path) -> Result<Config, ConfigErr
             lang: feed.lang,
             schedule,
             timezone: feed_zone,
+            headers: check_headers(&feed.headers).map_err(|m| invalid(&key("headers"), m))?,
             front_matter,
         });
     }
@@ -439,6 +470,22 @@ pub fn parse(text: &str, source: &Path, base: &Path) -> Result<Config, ConfigErr
         daemon,
         feeds,
     })
+}
+
+/// Header names and values a request can carry.
+fn check_headers(
+    headers: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>, String> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            reqwest::header::HeaderName::try_from(name.as_str())
+                .map_err(|_| format!("{name:?} is not a valid header name"))?;
+            reqwest::header::HeaderValue::try_from(value.as_str())
+                .map_err(|_| format!("the value of {name:?} is not a valid header value"))?;
+            Ok((name.clone(), value.clone()))
+        })
+        .collect()
 }
 
 /// An IANA zone name; UTC when absent.

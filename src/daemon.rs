@@ -207,30 +207,21 @@ async fn plan_next(
     }
     let timing = pipeline.config().daemon.timing;
     let now = Utc::now();
+    let (name, url) = (feed.name.clone(), feed.url.to_string());
+    let state = pipeline
+        .blocking(move |p| p.store().feed_state(&name, &url))
+        .await
+        .unwrap_or_default();
+    // The server's own timing (cache lifetime, ttl, Retry-After) can only delay a fetch.
+    let not_before = state.not_before;
+    let (schedule, zone) = (&planned.feed.schedule, planned.feed.timezone);
     let due = if report.failed() {
-        let (name, url) = (feed.name.clone(), feed.url.to_string());
-        let failures = pipeline
-            .blocking(move |p| p.store().feed_state(&name, &url))
-            .await
-            .map_or(1, |state| state.error_count.max(1));
+        let failures = state.error_count.max(1);
         next_after_failure(
-            &planned.feed.schedule,
-            &feed.name,
-            now,
-            planned.feed.timezone,
-            &timing,
-            failures,
-            None,
+            schedule, &feed.name, now, zone, &timing, failures, not_before,
         )
     } else {
-        next_after_success(
-            &planned.feed.schedule,
-            &feed.name,
-            now,
-            planned.feed.timezone,
-            &timing,
-            None,
-        )
+        next_after_success(schedule, &feed.name, now, zone, &timing, not_before)
     };
     planned.due = due;
     let name = feed.name.clone();

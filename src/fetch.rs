@@ -1,9 +1,13 @@
 //! HTTP: one conditional GET per feed, with hard limits on time and size.
+//!
+//! Redirects are followed here rather than by reqwest, so that a chain of permanent ones
+//! (301/308) can be reported and remembered while temporary ones (302/303/307) are not.
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
-use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
 use crate::config::FetchConfig;
@@ -29,25 +33,55 @@ pub struct Document {
 }
 
 #[derive(Debug)]
-pub enum FetchOutcome {
+pub enum FetchStatus {
     NotModified,
     Fetched(Box<Document>),
 }
 
+/// A successful answer and what it says about the next fetch.
+#[derive(Debug)]
+pub struct FetchOutcome {
+    pub status: FetchStatus,
+    /// The end of a chain of permanent redirects (301/308 only): the feed's new address.
+    pub moved_permanently_to: Option<Url>,
+    /// `Cache-Control: max-age` or `Expires`: the server asks not to be asked before this.
+    pub fresh_until: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("HTTP {status}")]
-    Status { status: StatusCode },
-    #[error("timed out after {0:?}")]
-    Timeout(Duration),
+    #[error("HTTP {status}{}", retry_after.map(|t| format!(" (retry after {})", t.format("%Y-%m-%d %H:%M:%S UTC"))).unwrap_or_default())]
+    Status {
+        status: StatusCode,
+        /// `Retry-After` of a 429 or 503.
+        retry_after: Option<DateTime<Utc>>,
+    },
+    #[error("timed out ({0})")]
+    Timeout(&'static str),
     #[error("body larger than {limit} bytes (after decompression)")]
     TooLarge { limit: u64 },
-    #[error("too many redirects")]
-    TooManyRedirects,
+    #[error("more than {0} redirects")]
+    TooManyRedirects(usize),
+    #[error("redirect without a usable Location header")]
+    BadRedirect,
     #[error("connection failed: {0}")]
     Connect(String),
     #[error("{0}")]
     Other(String),
+}
+
+impl FetchError {
+    /// 410: the feed is gone for good.
+    pub fn is_gone(&self) -> bool {
+        matches!(self, FetchError::Status { status, .. } if *status == StatusCode::GONE)
+    }
+
+    pub fn retry_after(&self) -> Option<DateTime<Utc>> {
+        match self {
+            FetchError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 /// The HTTP client shared by every feed of a run.
@@ -55,14 +89,14 @@ pub enum FetchError {
 pub struct Fetcher {
     client: reqwest::Client,
     max_body_bytes: u64,
-    timeout: Duration,
+    max_redirects: usize,
 }
-
-pub const MAX_REDIRECTS: usize = 5;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot set up the HTTP client: {0}")]
 pub struct ClientError(String);
+
+const ACCEPT: &str = "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8";
 
 impl Fetcher {
     pub fn new(config: &FetchConfig) -> Result<Fetcher, ClientError> {
@@ -72,42 +106,75 @@ impl Fetcher {
         let client = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
             .connect_timeout(config.connect_timeout)
-            .read_timeout(config.timeout)
+            .read_timeout(config.read_timeout)
             .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| ClientError(e.to_string()))?;
         Ok(Fetcher {
             client,
             max_body_bytes: config.max_body_bytes,
-            timeout: config.timeout,
+            max_redirects: config.max_redirects,
         })
     }
 
-    /// GETs `url`, sending the validators of the last fetch.
+    /// GETs `url`, sending the validators of the last fetch and the feed's own headers.
     pub async fn fetch(
         &self,
         url: &Url,
         validators: &Validators,
+        extra_headers: &[(String, String)],
     ) -> Result<FetchOutcome, FetchError> {
-        let mut request = self.client.get(url.clone()).header(
-            header::ACCEPT,
-            "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8",
-        );
-        if let Some(etag) = &validators.etag {
-            request = request.header(header::IF_NONE_MATCH, etag);
-        }
-        if let Some(last_modified) = &validators.last_modified {
-            request = request.header(header::IF_MODIFIED_SINCE, last_modified);
-        }
-        let mut response = request.send().await.map_err(|e| self.classify(e))?;
+        let mut current = url.clone();
+        let mut all_permanent = true;
+        let mut hops = 0;
+        let mut response = loop {
+            let response = self.send(&current, validators, extra_headers).await?;
+            let status = response.status();
+            if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
+                break response;
+            }
+            hops += 1;
+            if hops > self.max_redirects {
+                return Err(FetchError::TooManyRedirects(self.max_redirects));
+            }
+            let location =
+                header_text(response.headers(), header::LOCATION).ok_or(FetchError::BadRedirect)?;
+            let next = current
+                .join(&location)
+                .map_err(|_| FetchError::BadRedirect)?;
+            if !matches!(next.scheme(), "http" | "https") {
+                return Err(FetchError::BadRedirect);
+            }
+            all_permanent &= matches!(
+                status,
+                StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+            );
+            current = next;
+        };
+        let moved_permanently_to = (hops > 0 && all_permanent).then(|| current.clone());
         let status = response.status();
+        let fresh_until = freshness(response.headers(), Utc::now());
         if status == StatusCode::NOT_MODIFIED {
-            return Ok(FetchOutcome::NotModified);
+            return Ok(FetchOutcome {
+                status: FetchStatus::NotModified,
+                moved_permanently_to,
+                fresh_until,
+            });
         }
         if !status.is_success() {
-            return Err(FetchError::Status { status });
+            let retry_after = matches!(
+                status,
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+            )
+            .then(|| header_text(response.headers(), header::RETRY_AFTER))
+            .flatten()
+            .and_then(|value| parse_retry_after(&value, Utc::now()));
+            return Err(FetchError::Status {
+                status,
+                retry_after,
+            });
         }
         if response
             .content_length()
@@ -118,10 +185,10 @@ impl Fetcher {
             });
         }
         let headers = response.headers().clone();
-        let final_url = response.url().clone();
-        // Chunks arrive decompressed, so this cap also stops compression bombs.
+        // Chunks arrive decompressed, so this cap also stops compression bombs and bodies
+        // that never end.
         let mut body = Vec::with_capacity(64 * 1024);
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e))? {
+        while let Some(chunk) = response.chunk().await.map_err(classify)? {
             if (body.len() + chunk.len()) as u64 > self.max_body_bytes {
                 return Err(FetchError::TooLarge {
                     limit: self.max_body_bytes,
@@ -130,28 +197,58 @@ impl Fetcher {
             body.extend_from_slice(&chunk);
         }
         let content_type = header_text(&headers, header::CONTENT_TYPE);
-        Ok(FetchOutcome::Fetched(Box::new(Document {
-            body,
-            charset: content_type.as_deref().and_then(charset_of),
-            content_type,
-            validators: Validators {
-                etag: header_text(&headers, header::ETAG),
-                last_modified: header_text(&headers, header::LAST_MODIFIED),
-            },
-            final_url,
-        })))
+        Ok(FetchOutcome {
+            status: FetchStatus::Fetched(Box::new(Document {
+                body,
+                charset: content_type.as_deref().and_then(charset_of),
+                content_type,
+                validators: Validators {
+                    etag: header_text(&headers, header::ETAG),
+                    last_modified: header_text(&headers, header::LAST_MODIFIED),
+                },
+                final_url: current,
+            })),
+            moved_permanently_to,
+            fresh_until,
+        })
     }
 
-    fn classify(&self, error: reqwest::Error) -> FetchError {
-        if error.is_timeout() {
-            FetchError::Timeout(self.timeout)
-        } else if error.is_redirect() {
-            FetchError::TooManyRedirects
-        } else if error.is_connect() {
-            FetchError::Connect(root_cause(&error))
-        } else {
-            FetchError::Other(root_cause(&error))
+    async fn send(
+        &self,
+        url: &Url,
+        validators: &Validators,
+        extra_headers: &[(String, String)],
+    ) -> Result<reqwest::Response, FetchError> {
+        let mut request = self.client.get(url.clone()).header(header::ACCEPT, ACCEPT);
+        for (name, value) in extra_headers {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::try_from(name.as_str()),
+                HeaderValue::try_from(value.as_str()),
+            ) {
+                request = request.header(name, value);
+            }
         }
+        if let Some(etag) = &validators.etag {
+            request = request.header(header::IF_NONE_MATCH, etag);
+        }
+        if let Some(last_modified) = &validators.last_modified {
+            request = request.header(header::IF_MODIFIED_SINCE, last_modified);
+        }
+        request.send().await.map_err(classify)
+    }
+}
+
+fn classify(error: reqwest::Error) -> FetchError {
+    if error.is_timeout() {
+        FetchError::Timeout(if error.is_connect() {
+            "connect"
+        } else {
+            "no data or too slow"
+        })
+    } else if error.is_connect() {
+        FetchError::Connect(root_cause(&error))
+    } else {
+        FetchError::Other(root_cause(&error))
     }
 }
 
@@ -183,6 +280,44 @@ pub fn charset_of(content_type: &str) -> Option<String> {
     })
 }
 
+/// `Retry-After`: seconds or an HTTP date.
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u32>() {
+        return Some(now + chrono::Duration::seconds(i64::from(seconds)));
+    }
+    DateTime::parse_from_rfc2822(value)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+/// How long the server says the answer stays fresh: `Cache-Control: max-age` first, then
+/// `Expires`. `no-cache`, `no-store` and dates in the past say nothing.
+pub fn freshness(headers: &HeaderMap, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if let Some(cache_control) = header_text(headers, header::CACHE_CONTROL) {
+        let directives: Vec<String> = cache_control
+            .split(',')
+            .map(|d| d.trim().to_ascii_lowercase())
+            .collect();
+        if directives
+            .iter()
+            .any(|d| d == "no-cache" || d == "no-store")
+        {
+            return None;
+        }
+        if let Some(seconds) = directives.iter().find_map(|d| {
+            d.strip_prefix("max-age=")
+                .and_then(|v| v.trim_matches('"').parse::<u32>().ok())
+        }) {
+            return (seconds > 0).then(|| now + chrono::Duration::seconds(i64::from(seconds)));
+        }
+    }
+    header_text(headers, header::EXPIRES)
+        .and_then(|value| DateTime::parse_from_rfc2822(&value).ok())
+        .map(|d| d.with_timezone(&Utc))
+        .filter(|d| *d > now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,5 +333,46 @@ mod tests {
             Some("utf-8")
         );
         assert_eq!(charset_of("text/xml"), None);
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .expect("date")
+            .with_timezone(&Utc);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(now + chrono::Duration::seconds(120))
+        );
+        let date = parse_retry_after("Thu, 01 Jan 2026 01:00:00 GMT", now).expect("date");
+        assert_eq!(date, now + chrono::Duration::hours(1));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn freshness_prefers_max_age_and_ignores_no_cache() {
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .expect("date")
+            .with_timezone(&Utc);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=600"),
+        );
+        headers.insert(
+            header::EXPIRES,
+            HeaderValue::from_static("Thu, 01 Jan 2026 05:00:00 GMT"),
+        );
+        assert_eq!(
+            freshness(&headers, now),
+            Some(now + chrono::Duration::seconds(600))
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        assert_eq!(freshness(&headers, now), None);
+        headers.remove(header::CACHE_CONTROL);
+        assert_eq!(
+            freshness(&headers, now),
+            Some(now + chrono::Duration::hours(5))
+        );
     }
 }

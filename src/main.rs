@@ -195,6 +195,7 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
                 last_error: None,
                 error_count: 0,
                 next_due: None,
+                moved_to: None,
                 written: 0,
                 pending: 0,
             });
@@ -210,6 +211,9 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         "FEED", "LAST FETCH", "RESULT", "ARTICLES", "ERRORS", "NEXT DUE"
     );
     for s in &statuses {
+        if let Some(moved) = &s.moved_to {
+            println!("{:<24} now at {moved} (configured: {})", s.name, s.url);
+        }
         let configured = config.feeds.iter().any(|f| f.name == s.name);
         let name = if configured {
             s.name.clone()

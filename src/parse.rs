@@ -464,3 +464,150 @@ mod recovery_tests {
         assert_eq!(err.to_string(), "not a feed (an HTML page)");
     }
 }
+
+/// The feed an HTML page names in `<link rel="alternate" type="application/rss+xml" …>`
+/// (autodiscovery), resolved against the page's URL.
+pub fn discover_feed(page: &[u8], base: &url::Url) -> Option<url::Url> {
+    const FEED_TYPES: &[&str] = &[
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/feed+json",
+        "application/rdf+xml",
+        "application/json",
+    ];
+    let html = String::from_utf8_lossy(&page[..page.len().min(512 * 1024)]);
+    let lower = html.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(offset) = lower[from..].find("<link") {
+        let start = from + offset;
+        let end = lower[start..].find('>').map_or(lower.len(), |e| start + e);
+        from = end;
+        let attributes = tag_attributes(&html[start + 5..end]);
+        let get = |name: &str| {
+            attributes
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let is_alternate = get("rel").is_some_and(|rel| {
+            rel.split_whitespace()
+                .any(|r| r.eq_ignore_ascii_case("alternate"))
+        });
+        let is_feed = get("type")
+            .is_some_and(|t| FEED_TYPES.contains(&t.trim().to_ascii_lowercase().as_str()));
+        if let (true, true, Some(href)) = (is_alternate, is_feed, get("href")) {
+            let href = html_escape::decode_html_entities(href);
+            if let Some(url) = crate::links::clean_url(&href, Some(base)) {
+                return Some(url);
+            }
+        }
+    }
+    None
+}
+
+/// `name="value"`, `name='value'` and `name=value` pairs of a tag, names lowercased.
+fn tag_attributes(text: &str) -> Vec<(String, String)> {
+    let mut attributes = Vec::new();
+    let mut rest = text.trim_start_matches(|c: char| c.is_whitespace() || c == '/');
+    while !rest.is_empty() {
+        let name_end = rest
+            .find(|c: char| c.is_whitespace() || c == '=' || c == '/')
+            .unwrap_or(rest.len());
+        let name = rest[..name_end].to_ascii_lowercase();
+        rest = rest[name_end..].trim_start();
+        let value = if let Some(after) = rest.strip_prefix('=') {
+            let after = after.trim_start();
+            let (value, remaining) = match after.chars().next() {
+                Some(quote @ ('"' | '\'')) => {
+                    let body = &after[1..];
+                    let close = body.find(quote).unwrap_or(body.len());
+                    (&body[..close], body.get(close + 1..).unwrap_or(""))
+                }
+                _ => {
+                    let close = after.find(char::is_whitespace).unwrap_or(after.len());
+                    (&after[..close], &after[close..])
+                }
+            };
+            rest = remaining;
+            value.to_string()
+        } else {
+            String::new()
+        };
+        if !name.is_empty() {
+            attributes.push((name, value));
+        }
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '/');
+    }
+    attributes
+}
+
+/// How long the feed itself says to wait before the next fetch: RSS `<ttl>` (minutes) or
+/// `sy:updatePeriod` / `sy:updateFrequency`, whichever is longer, at most a day (a wrong
+/// hint must not silence a feed for long).
+pub fn update_hint(ttl_minutes: Option<u32>, body: &[u8]) -> Option<chrono::Duration> {
+    let ttl = ttl_minutes
+        .filter(|m| *m > 0)
+        .map(|m| chrono::Duration::minutes(i64::from(m)));
+    let syndication = syndication_period(body);
+    let hint = match (ttl, syndication) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }?;
+    Some(hint.min(chrono::Duration::days(1)))
+}
+
+fn syndication_period(body: &[u8]) -> Option<chrono::Duration> {
+    let head = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]);
+    let element = |name: &str| {
+        let open = head.find(&format!("<sy:{name}>"))? + name.len() + 5;
+        let close = head[open..].find('<')? + open;
+        Some(head[open..close].trim().to_ascii_lowercase())
+    };
+    let period = match element("updatePeriod")?.as_str() {
+        "hourly" => chrono::Duration::hours(1),
+        "daily" => chrono::Duration::days(1),
+        "weekly" => chrono::Duration::weeks(1),
+        "monthly" => chrono::Duration::days(30),
+        "yearly" => chrono::Duration::days(365),
+        _ => return None,
+    };
+    let frequency: i32 = element("updateFrequency")
+        .and_then(|f| f.parse().ok())
+        .filter(|f| *f > 0)
+        .unwrap_or(1);
+    Some(period / frequency)
+}
+
+#[cfg(test)]
+mod discovery_tests {
+    use super::*;
+
+    #[test]
+    fn alternate_links_are_found_and_resolved() {
+        let base = url::Url::parse("https://blog.example.com/posts/").expect("url");
+        let page = br#"<html><head><link rel="stylesheet" href="/s.css"><link rel='alternate' type='application/atom+xml' title="Feed" href="/feed.atom?a=1&amp;b=2"></head></html>"#;
+        assert_eq!(
+            discover_feed(page, &base).map(|u| u.to_string()).as_deref(),
+            Some("https://blog.example.com/feed.atom?a=1&b=2")
+        );
+        assert_eq!(
+            discover_feed(b"<html><body>nothing</body></html>", &base),
+            None
+        );
+    }
+
+    #[test]
+    fn hints_take_the_longer_and_are_capped() {
+        let body = b"<rss><channel><sy:updatePeriod>\n\thourly\t</sy:updatePeriod><sy:updateFrequency>2</sy:updateFrequency>";
+        assert_eq!(update_hint(None, body), Some(chrono::Duration::minutes(30)));
+        assert_eq!(
+            update_hint(Some(60), body),
+            Some(chrono::Duration::minutes(60))
+        );
+        assert_eq!(
+            update_hint(Some(60 * 24 * 30), b""),
+            Some(chrono::Duration::days(1))
+        );
+        assert_eq!(update_hint(None, b"<rss/>"), None);
+    }
+}

@@ -10,11 +10,11 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::article::{Article, FeedContext, hex, normalise};
+use crate::article::{Article, FeedContext, bound_fields, hex, normalise};
 use crate::config::{Config, FeedConfig};
-use crate::fetch::{FetchOutcome, Fetcher};
+use crate::fetch::{FetchOutcome, FetchStatus, Fetcher, Validators};
 use crate::output::{slugify, write_atomic};
-use crate::parse::{Source, parse_feed};
+use crate::parse::{ParseError, Source, discover_feed, parse_feed, update_hint};
 use crate::render::{RenderSettings, render_article};
 use crate::store::{ClaimReport, FetchRecord, Store, StoreError};
 
@@ -34,6 +34,41 @@ pub enum FeedOutcome {
 pub struct FeedReport {
     pub feed: String,
     pub outcome: FeedOutcome,
+    /// Things the user should know that did not stop the pass (a moved feed).
+    pub notes: Vec<String>,
+}
+
+/// Why a pass failed, with what the scheduler needs to know.
+#[derive(Debug)]
+struct Failure {
+    message: String,
+    gone: bool,
+    retry_after: Option<DateTime<Utc>>,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure {
+            message,
+            gone: false,
+            retry_after: None,
+        }
+    }
+}
+
+/// Why a fetched document produced no articles.
+#[derive(Debug)]
+enum ProcessError {
+    /// An HTML page that names its feed.
+    Discovered(url::Url),
+    Failed(String),
+}
+
+fn latest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 impl FeedReport {
@@ -116,6 +151,7 @@ impl Pipeline {
                 report.unwrap_or_else(|| FeedReport {
                     feed: feed.name,
                     outcome: FeedOutcome::Failed("internal error (see log)".into()),
+                    notes: Vec::new(),
                 })
             })
             .collect()
@@ -125,22 +161,25 @@ impl Pipeline {
     /// the feed's stored state.
     pub async fn run_feed(self: &Arc<Self>, feed: &FeedConfig) -> FeedReport {
         let started = std::time::Instant::now();
-        let outcome = match self.pass(feed).await {
-            Ok(outcome) => outcome,
-            Err(error) => FeedOutcome::Failed(error),
-        };
-        if let FeedOutcome::Failed(error) = &outcome {
-            let record = FetchRecord::Failed {
-                error: error.clone(),
-            };
-            if let Err(error) = self.record(feed, record).await {
-                tracing::error!(feed = %feed.name, %error, "could not record the failure in the database");
+        let (outcome, notes) = match self.pass(feed).await {
+            Ok(done) => done,
+            Err(failure) => {
+                let record = FetchRecord::Failed {
+                    error: failure.message.clone(),
+                    gone: failure.gone,
+                    not_before: failure.retry_after,
+                };
+                if let Err(error) = self.record(feed, record).await {
+                    tracing::error!(feed = %feed.name, error = %error.message, "could not record the failure in the database");
+                }
+                (FeedOutcome::Failed(failure.message), Vec::new())
             }
-        }
+        };
         log_outcome(&feed.name, &outcome, started.elapsed());
         FeedReport {
             feed: feed.name.clone(),
             outcome,
+            notes,
         }
     }
 
@@ -175,74 +214,163 @@ impl Pipeline {
         )
     }
 
-    async fn pass(self: &Arc<Self>, feed: &FeedConfig) -> Result<FeedOutcome, String> {
+    async fn pass(
+        self: &Arc<Self>,
+        feed: &FeedConfig,
+    ) -> Result<(FeedOutcome, Vec<String>), Failure> {
         let (name, url) = (feed.name.clone(), feed.url.to_string());
         let state = self
             .blocking(move |p| p.store().feed_state(&name, &url))
             .await?;
-        let outcome = {
-            let host_limit = self.host_limit(&feed.url);
-            let _permit = host_limit
-                .acquire_owned()
-                .await
-                .map_err(|e| e.to_string())?;
-            self.fetcher
-                .fetch(&feed.url, &state.validators)
-                .await
-                .map_err(|e| e.to_string())?
-        };
-        let document = match outcome {
-            FetchOutcome::NotModified => {
-                self.record(feed, FetchRecord::NotModified).await?;
-                return Ok(FeedOutcome::NotModified);
-            }
-            FetchOutcome::Fetched(document) => document,
-        };
-        let body_hash = hex(&Sha256::digest(&document.body));
-        let record = FetchRecord::Fetched {
-            validators: document.validators.clone(),
-            body_hash: body_hash.clone(),
-        };
-        if state.body_hash.as_deref() == Some(body_hash.as_str()) {
-            self.record(feed, record).await?;
-            return Ok(FeedOutcome::SameContent);
+        if state.gone {
+            return Err(Failure {
+                message: "gone (HTTP 410 earlier): not fetched again until its url changes in the configuration".into(),
+                gone: true,
+                retry_after: None,
+            });
         }
-        let feed_config = feed.clone();
-        let report = self
-            .blocking(move |p| p.process_document(&feed_config, &document))
-            .await?;
-        // The validators are stored only once the entries are claimed: a crash before this
-        // point refetches the whole document instead of getting a 304 and losing entries.
-        self.record(feed, record).await?;
-        let name = feed.name.clone();
-        self.blocking(move |p| p.write_pending(Some(&name))).await?;
-        Ok(FeedOutcome::Processed(report))
+        let mut notes = Vec::new();
+        let mut url = state
+            .effective_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .unwrap_or_else(|| feed.url.clone());
+        let mut validators = state.validators.clone();
+        let mut moved_to: Option<url::Url> = None;
+        // A second round only when the first document was an HTML page naming its feed.
+        for round in 0..2 {
+            let outcome = self.fetch_limited(&url, &validators, &feed.headers).await?;
+            if let Some(target) = outcome.moved_permanently_to {
+                tracing::warn!(feed = %feed.name, to = %target, "feed moved permanently; using the new address");
+                notes.push(format!("moved permanently to {target}"));
+                moved_to = Some(target);
+            }
+            let document = match outcome.status {
+                FetchStatus::NotModified => {
+                    let record = FetchRecord::NotModified {
+                        moved_to: moved_to.map(|u| u.to_string()),
+                        not_before: outcome.fresh_until,
+                    };
+                    self.record(feed, record).await?;
+                    return Ok((FeedOutcome::NotModified, notes));
+                }
+                FetchStatus::Fetched(document) => document,
+            };
+            let body_hash = hex(&Sha256::digest(&document.body));
+            let fetched = |not_before| FetchRecord::Fetched {
+                validators: document.validators.clone(),
+                body_hash: body_hash.clone(),
+                moved_to: moved_to.as_ref().map(url::Url::to_string),
+                not_before,
+            };
+            if round == 0 && state.body_hash.as_deref() == Some(body_hash.as_str()) {
+                self.record(feed, fetched(outcome.fresh_until)).await?;
+                return Ok((FeedOutcome::SameContent, notes));
+            }
+            let (validators_now, moved_now) = (document.validators.clone(), moved_to.clone());
+            let feed_config = feed.clone();
+            let processed = self
+                .blocking(move |p| Ok::<_, String>(p.process_document(&feed_config, &document)))
+                .await;
+            match processed {
+                Ok(Ok((report, feed_hint))) => {
+                    let record = FetchRecord::Fetched {
+                        validators: validators_now,
+                        body_hash,
+                        moved_to: moved_now.as_ref().map(url::Url::to_string),
+                        not_before: latest(outcome.fresh_until, feed_hint),
+                    };
+                    // The validators are stored only once the entries are claimed: a crash
+                    // before this point refetches the document instead of getting a 304
+                    // and losing entries.
+                    self.record(feed, record).await?;
+                    let name = feed.name.clone();
+                    self.blocking(move |p| p.write_pending(Some(&name))).await?;
+                    return Ok((FeedOutcome::Processed(report), notes));
+                }
+                Ok(Err(ProcessError::Discovered(found))) if round == 0 => {
+                    tracing::info!(feed = %feed.name, found = %found, "the URL is a page; using the feed it names");
+                    notes.push(format!("feed found at {found}"));
+                    moved_to = Some(found.clone());
+                    url = found;
+                    validators = Validators::default();
+                }
+                Ok(Err(ProcessError::Discovered(_))) => {
+                    return Err(Failure::from(
+                        "not a feed (text/html), and the page it names is not one either"
+                            .to_string(),
+                    ));
+                }
+                Ok(Err(ProcessError::Failed(message))) | Err(message) => return Err(message.into()),
+            }
+        }
+        Err(Failure::from("not a feed (text/html)".to_string()))
+    }
+
+    /// One fetch under the per-host limit.
+    async fn fetch_limited(
+        &self,
+        url: &url::Url,
+        validators: &Validators,
+        headers: &[(String, String)],
+    ) -> Result<FetchOutcome, Failure> {
+        let host_limit = self.host_limit(url);
+        let _permit = host_limit
+            .acquire_owned()
+            .await
+            .map_err(|e| Failure::from(e.to_string()))?;
+        self.fetcher
+            .fetch(url, validators, headers)
+            .await
+            .map_err(|error| Failure {
+                message: error.to_string(),
+                gone: error.is_gone(),
+                retry_after: error.retry_after(),
+            })
     }
 
     async fn record(
         self: &Arc<Self>,
         feed: &FeedConfig,
         record: FetchRecord,
-    ) -> Result<(), String> {
+    ) -> Result<(), Failure> {
         let (name, url) = (feed.name.clone(), feed.url.to_string());
         self.blocking(move |p| p.store().record_fetch(&name, &url, &record, Utc::now()))
             .await
+            .map_err(Failure::from)
     }
 
-    /// Parse, normalise and claim (blocking: CPU work and SQLite).
+    /// Parse, normalise and claim (blocking: CPU work and SQLite). Also returns the feed's
+    /// own hint about when to come back (`ttl`, `sy:updatePeriod`).
     fn process_document(
         &self,
         feed: &FeedConfig,
         document: &crate::fetch::Document,
-    ) -> Result<ClaimReport, String> {
+    ) -> Result<(ClaimReport, Option<DateTime<Utc>>), ProcessError> {
         let parsed = parse_feed(&Source {
             bytes: &document.body,
             http_charset: document.charset.as_deref(),
             content_type: document.content_type.as_deref(),
             base_url: document.final_url.as_str(),
             zone: feed.timezone,
-        })
-        .map_err(|e| e.to_string())?;
+        });
+        let mut parsed = match parsed {
+            Ok(parsed) => parsed,
+            Err(error @ ParseError::NotAFeed(_)) => {
+                return Err(match discover_feed(&document.body, &document.final_url) {
+                    Some(found) if found != document.final_url => ProcessError::Discovered(found),
+                    _ => ProcessError::Failed(error.to_string()),
+                });
+            }
+            Err(error) => return Err(ProcessError::Failed(error.to_string())),
+        };
+        let limits = &self.config.fetch;
+        parsed.entries.truncate(limits.max_entries);
+        for entry in &mut parsed.entries {
+            bound_fields(entry, limits.max_field_bytes);
+        }
+        let now = Utc::now();
+        let hint = update_hint(parsed.ttl, &document.body).map(|wait| now + wait);
         let context = FeedContext::from_feed(&parsed, &document.final_url);
         let articles: Vec<Article> = parsed
             .entries
@@ -262,9 +390,11 @@ impl Pipeline {
             )
         };
         let taken_on_disk = |relative: &Path| output.dir.join(relative).exists();
-        self.store()
-            .claim(&feed.name, &articles, Utc::now(), &path_for, &taken_on_disk)
-            .map_err(|e| e.to_string())
+        let report = self
+            .store()
+            .claim(&feed.name, &articles, now, &path_for, &taken_on_disk)
+            .map_err(|e| ProcessError::Failed(e.to_string()))?;
+        Ok((report, hint))
     }
 
     /// Writes the files of pending entries (of one feed, or all) and marks them written.
@@ -345,7 +475,11 @@ impl std::fmt::Display for FeedReport {
                 self.feed, r.new, r.updated, r.unchanged
             ),
             FeedOutcome::Failed(error) => write!(f, "{}: failed: {error}", self.feed),
+        }?;
+        if !self.notes.is_empty() {
+            write!(f, " ({})", self.notes.join("; "))?;
         }
+        Ok(())
     }
 }
 

@@ -48,6 +48,10 @@ CREATE INDEX entries_canonical ON entries (canonical_link);
 ",
     // The daemon's plan survives restarts.
     "ALTER TABLE feeds ADD COLUMN next_due TEXT;",
+    // Permanent redirects, 410 Gone and the servers' own timing.
+    "ALTER TABLE feeds ADD COLUMN effective_url TEXT;
+     ALTER TABLE feeds ADD COLUMN gone INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE feeds ADD COLUMN not_before TEXT;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -82,18 +86,31 @@ pub struct FeedState {
     pub validators: Validators,
     pub body_hash: Option<String>,
     pub error_count: u32,
+    /// Where the feed now lives, after permanent redirects or autodiscovery.
+    pub effective_url: Option<String>,
+    /// The server answered 410 Gone: not fetched again until the configured URL changes.
+    pub gone: bool,
+    /// The server asked not to be fetched before this (cache hints, ttl, Retry-After).
+    pub not_before: Option<DateTime<Utc>>,
 }
 
 /// How one fetch ended, for the feed's record.
 #[derive(Debug, Clone)]
 pub enum FetchRecord {
-    NotModified,
+    NotModified {
+        moved_to: Option<String>,
+        not_before: Option<DateTime<Utc>>,
+    },
     Fetched {
         validators: Validators,
         body_hash: String,
+        moved_to: Option<String>,
+        not_before: Option<DateTime<Utc>>,
     },
     Failed {
         error: String,
+        gone: bool,
+        not_before: Option<DateTime<Utc>>,
     },
 }
 
@@ -107,6 +124,8 @@ pub struct FeedStatus {
     pub last_error: Option<String>,
     pub error_count: u32,
     pub next_due: Option<String>,
+    /// Where the feed moved (301/308 or autodiscovery), when it did.
+    pub moved_to: Option<String>,
     pub written: i64,
     pub pending: i64,
 }
@@ -199,7 +218,8 @@ impl Store {
         let row = self
             .conn
             .query_row(
-                "SELECT url, etag, last_modified, body_hash, error_count FROM feeds WHERE name = ?1",
+                "SELECT url, etag, last_modified, body_hash, error_count, effective_url, gone, not_before
+                 FROM feeds WHERE name = ?1",
                 [name],
                 |row| {
                     Ok((
@@ -211,6 +231,9 @@ impl Store {
                             },
                             body_hash: row.get(3)?,
                             error_count: row.get(4)?,
+                            effective_url: row.get(5)?,
+                            gone: row.get(6)?,
+                            not_before: row.get::<_, Option<String>>(7)?.as_deref().map(parse_timestamp),
                         },
                     ))
                 },
@@ -240,31 +263,60 @@ impl Store {
              ON CONFLICT (name) DO UPDATE SET url = excluded.url,
                  etag = CASE WHEN feeds.url = excluded.url THEN feeds.etag END,
                  last_modified = CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END,
-                 body_hash = CASE WHEN feeds.url = excluded.url THEN feeds.body_hash END",
+                 body_hash = CASE WHEN feeds.url = excluded.url THEN feeds.body_hash END,
+                 effective_url = CASE WHEN feeds.url = excluded.url THEN feeds.effective_url END,
+                 gone = CASE WHEN feeds.url = excluded.url THEN feeds.gone ELSE 0 END,
+                 not_before = CASE WHEN feeds.url = excluded.url THEN feeds.not_before END",
             params![name, url],
         )?;
         match record {
-            FetchRecord::NotModified => {
+            FetchRecord::NotModified {
+                moved_to,
+                not_before,
+            } => {
                 self.conn.execute(
-                    "UPDATE feeds SET last_fetch_at = ?2, last_result = 'not-modified', last_error = NULL, error_count = 0 WHERE name = ?1",
-                    params![name, now],
+                    "UPDATE feeds SET last_fetch_at = ?2, last_result = 'not-modified', last_error = NULL, error_count = 0,
+                         effective_url = COALESCE(?3, effective_url), not_before = ?4 WHERE name = ?1",
+                    params![name, now, moved_to, not_before.map(timestamp)],
                 )?;
             }
             FetchRecord::Fetched {
                 validators,
                 body_hash,
+                moved_to,
+                not_before,
             } => {
                 self.conn.execute(
                     "UPDATE feeds SET last_fetch_at = ?2, last_result = 'ok', last_error = NULL, error_count = 0,
-                         etag = ?3, last_modified = ?4, body_hash = ?5 WHERE name = ?1",
-                    params![name, now, validators.etag, validators.last_modified, body_hash],
+                         etag = ?3, last_modified = ?4, body_hash = ?5,
+                         effective_url = COALESCE(?6, effective_url), not_before = ?7 WHERE name = ?1",
+                    params![
+                        name,
+                        now,
+                        validators.etag,
+                        validators.last_modified,
+                        body_hash,
+                        moved_to,
+                        not_before.map(timestamp)
+                    ],
                 )?;
             }
-            FetchRecord::Failed { error } => {
+            FetchRecord::Failed {
+                error,
+                gone,
+                not_before,
+            } => {
                 self.conn.execute(
-                    "UPDATE feeds SET last_fetch_at = ?2, last_result = 'error', last_error = ?3,
-                         error_count = error_count + 1 WHERE name = ?1",
-                    params![name, now, error],
+                    "UPDATE feeds SET last_fetch_at = ?2, last_result = ?5, last_error = ?3,
+                         error_count = error_count + 1, gone = ?4, not_before = ?6 WHERE name = ?1",
+                    params![
+                        name,
+                        now,
+                        error,
+                        gone,
+                        if *gone { "gone" } else { "error" },
+                        not_before.map(timestamp)
+                    ],
                 )?;
             }
         }
@@ -417,7 +469,7 @@ impl Store {
     /// Every feed the database knows, with its last result and its articles.
     pub fn feed_statuses(&self) -> Result<Vec<FeedStatus>, StoreError> {
         let mut statement = self.conn.prepare(
-            "SELECT f.name, f.url, f.last_fetch_at, f.last_result, f.last_error, f.error_count, f.next_due,
+            "SELECT f.name, f.url, f.last_fetch_at, f.last_result, f.last_error, f.error_count, f.next_due, f.effective_url,
                     (SELECT COUNT(*) FROM entries e WHERE e.feed = f.name AND e.state = 'written'),
                     (SELECT COUNT(*) FROM entries e WHERE e.feed = f.name AND e.state = 'pending')
              FROM feeds f ORDER BY f.name",
@@ -431,8 +483,9 @@ impl Store {
                 last_error: row.get(4)?,
                 error_count: row.get(5)?,
                 next_due: row.get(6)?,
-                written: row.get(7)?,
-                pending: row.get(8)?,
+                moved_to: row.get(7)?,
+                written: row.get(8)?,
+                pending: row.get(9)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
