@@ -126,3 +126,48 @@ pub fn stdout(output: &Output) -> String {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// A bare TCP server on 127.0.0.1 for what an HTTP mock cannot do: slow drips, endless
+/// bodies, lying headers, and counting connections. `handler` gets each accepted stream.
+pub struct RawServer {
+    pub port: u16,
+}
+
+impl RawServer {
+    pub async fn start<F, Fut>(handler: F) -> RawServer
+    where
+        F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let handler = std::sync::Arc::new(handler);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let handler = std::sync::Arc::clone(&handler);
+                tokio::spawn(async move { handler(stream).await });
+            }
+        });
+        RawServer { port }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+/// Reads an HTTP request head from `stream` (up to the blank line).
+pub async fn read_request_head(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 64 * 1024 {
+        match stream.read(&mut byte).await {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
