@@ -355,3 +355,66 @@ async fn systemd_hears_ready_status_watchdog_and_stopping() {
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("utf-8 temp path")
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_timing_hints_delay_the_next_fetch() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/cached.xml"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(rss(&[("c1", "Cached")]), "application/rss+xml")
+                .insert_header("Cache-Control", "max-age=3600"),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/limited.xml"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "3600"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/plain.xml"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(rss(&[("p1", "Plain")]), "application/rss+xml"),
+        )
+        .mount(&server)
+        .await;
+    let config = format!(
+        "{FAST}{}{}{}",
+        feed_toml(
+            "cached",
+            &format!("{}/cached.xml", server.uri()),
+            "*/1 * * * * *"
+        ),
+        feed_toml(
+            "limited",
+            &format!("{}/limited.xml", server.uri()),
+            "*/1 * * * * *"
+        ),
+        feed_toml(
+            "plain",
+            &format!("{}/plain.xml", server.uri()),
+            "*/1 * * * * *"
+        ),
+    );
+    let sandbox = Sandbox::with_config_text(&config);
+    let _daemon = Daemon::start(&sandbox, &[]);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let requests = server.received_requests().await.expect("recording");
+    let count = |p: &str| requests.iter().filter(|r| r.url.path() == p).count();
+    assert!(
+        count("/plain.xml") >= 3,
+        "the control feed follows its 1 s schedule"
+    );
+    assert_eq!(
+        count("/cached.xml"),
+        1,
+        "max-age=3600 holds the next fetch back"
+    );
+    assert_eq!(
+        count("/limited.xml"),
+        1,
+        "Retry-After: 3600 holds the retry back"
+    );
+}
