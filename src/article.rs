@@ -24,6 +24,9 @@ const FALLBACK_TITLE_CHARS: usize = 80;
 pub struct Article {
     /// Identity within its feed: the guid/id, else the link, else a hash of title and date.
     pub key: String,
+    /// The guid/id the feed gave, when it gave one.
+    #[serde(default)]
+    pub guid: Option<String>,
     /// The link with tracking parameters and fragment dropped: the story's identity
     /// across feeds.
     pub canonical_link: Option<String>,
@@ -174,8 +177,10 @@ pub fn normalise(
         .filter(|c| !c.is_empty())
         .collect();
 
+    let guid = Some(entry.id.trim().to_string()).filter(|id| !id.is_empty());
     Article {
         key,
+        guid,
         canonical_link: canonical,
         title,
         published,
@@ -262,5 +267,80 @@ pub fn bound_fields(entry: &mut Entry, max_bytes: usize) {
     }
     if let Some(body) = entry.content.as_mut().and_then(|c| c.body.as_mut()) {
         cut(body);
+    }
+}
+
+/// Gives entries that share a guid but not a link keys of their own (`guid#link`), so a
+/// feed that repeats one guid on every item, or on two items, loses none of them. Entries
+/// whose guid is unique keep the guid as their key.
+pub fn disambiguate_keys(articles: &mut [Article]) {
+    let mut links_by_key: std::collections::HashMap<&str, std::collections::HashSet<Option<&str>>> =
+        std::collections::HashMap::new();
+    for article in articles.iter() {
+        if article.guid.is_some() {
+            links_by_key
+                .entry(article.key.as_str())
+                .or_default()
+                .insert(article.canonical_link.as_deref());
+        }
+    }
+    let shared: std::collections::HashSet<String> = links_by_key
+        .into_iter()
+        .filter(|(_, links)| links.len() > 1)
+        .map(|(key, _)| key.to_string())
+        .collect();
+    for article in articles.iter_mut() {
+        if shared.contains(&article.key) {
+            let distinct = article
+                .canonical_link
+                .clone()
+                .unwrap_or_else(|| format!("title:{}", article.title));
+            article.key = format!("{}#{distinct}", article.key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn article(guid: &str, link: &str) -> Article {
+        Article {
+            key: guid.into(),
+            guid: Some(guid.into()),
+            canonical_link: Some(link.into()),
+            title: "t".into(),
+            published: None,
+            summary: String::new(),
+            body: String::new(),
+            link: Some(link.into()),
+            lang: "en".into(),
+            categories: vec![],
+            tags: vec![],
+            entry_categories: vec![],
+        }
+    }
+
+    #[test]
+    fn shared_guids_with_different_links_get_their_own_keys() {
+        let mut articles = vec![
+            article("same", "https://a.example/1"),
+            article("same", "https://a.example/2"),
+            article("unique", "https://a.example/3"),
+            article("twice", "https://a.example/4"),
+            article("twice", "https://a.example/4"),
+        ];
+        disambiguate_keys(&mut articles);
+        let keys: Vec<&str> = articles.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "same#https://a.example/1",
+                "same#https://a.example/2",
+                "unique",
+                "twice",
+                "twice"
+            ]
+        );
     }
 }

@@ -135,7 +135,31 @@ pub struct FeedConfig {
     pub timezone: Tz,
     /// Extra request headers (a token, a cookie), validated.
     pub headers: Vec<(String, String)>,
+    pub on_update: OnUpdate,
+    pub dedup: Dedup,
     pub front_matter: FrontMatter,
+}
+
+/// What happens when a known entry's content or title changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUpdate {
+    /// Rewrite its file in place (same path, same date).
+    #[default]
+    Rewrite,
+    /// Leave the file as first written.
+    Ignore,
+}
+
+/// Where a story counts as already written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dedup {
+    /// One story (one canonical link) is written once across all feeds.
+    #[default]
+    Global,
+    /// This feed writes its own copy of every story it carries.
+    Feed,
 }
 
 /// The theme settings written into every article's front matter (Mainroad-style keys).
@@ -251,6 +275,7 @@ struct RawOutput {
     path: Option<String>,
     timezone: Option<String>,
     summary_chars: Option<usize>,
+    on_update: Option<OnUpdate>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -305,6 +330,8 @@ struct RawFeed {
     timezone: Option<String>,
     #[serde(default)]
     headers: std::collections::BTreeMap<String, String>,
+    on_update: Option<OnUpdate>,
+    dedup: Option<Dedup>,
     front_matter: Option<FrontMatterOverrides>,
 }
 
@@ -453,6 +480,8 @@ pub fn parse(text: &str, source: &Path, base: &Path) -> Result<Config, ConfigErr
             schedule,
             timezone: feed_zone,
             headers: check_headers(&feed.headers).map_err(|m| invalid(&key("headers"), m))?,
+            on_update: feed.on_update.or(raw.output.on_update).unwrap_or_default(),
+            dedup: feed.dedup.unwrap_or_default(),
             front_matter,
         });
     }

@@ -60,7 +60,7 @@ fn build_pipeline(config: Config) -> Result<Arc<Pipeline>, DaemonError> {
 /// Runs the daemon until SIGTERM or SIGINT. `config_path` is read again on SIGHUP.
 pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError> {
     let mut pipeline = build_pipeline(config)?;
-    if let Err(error) = pipeline.blocking(|p| p.write_pending(None)).await {
+    if let Err(error) = pipeline.blocking(|p| p.write_all_pending()).await {
         tracing::error!(%error, "could not write the articles an earlier run left pending");
     }
     let mut plan = initial_plan(&pipeline, Utc::now()).await;

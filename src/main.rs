@@ -59,6 +59,19 @@ enum Command {
     /// Run as a daemon: fetch every feed on its schedule until SIGTERM or SIGINT;
     /// SIGHUP reloads the configuration.
     Run,
+    /// Rewrite every article of the named feeds (default: all) from the database, without
+    /// fetching: after a change of front matter defaults or time zone.
+    Render {
+        /// Names of the feeds to render (default: all).
+        feeds: Vec<String>,
+    },
+    /// Forget entries first seen more than DAYS days ago. Forgotten entries are written
+    /// again if their feeds still carry them.
+    Prune {
+        /// Age in days.
+        #[arg(long, value_name = "DAYS")]
+        older_than: u32,
+    },
     /// Show each feed's last fetch, result, articles, errors and next due time.
     Status {
         /// Machine-readable output.
@@ -87,6 +100,8 @@ fn main() -> ExitCode {
         Command::Fetch { feeds } => fetch(config, feeds),
         Command::Run => run(config_path, config),
         Command::Status { json } => status(&config, *json),
+        Command::Render { feeds } => render(config, feeds),
+        Command::Prune { older_than } => prune(&config, *older_than),
     };
     match result {
         Ok(code) => code,
@@ -156,7 +171,7 @@ fn fetch(config: Config, names: &[String]) -> anyhow::Result<ExitCode> {
     let fetcher = Fetcher::new(&config.fetch)?;
     let pipeline = Pipeline::new(Arc::new(config), fetcher, store);
     // Articles claimed by an earlier run that stopped before writing them come first.
-    if let Err(error) = pipeline.write_pending(None) {
+    if let Err(error) = pipeline.write_all_pending() {
         eprintln!("tidings: {error}");
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -271,4 +286,37 @@ impl Progress {
         self.done.set(self.done.get() + 1);
         self.draw();
     }
+}
+
+fn render(config: Config, names: &[String]) -> anyhow::Result<ExitCode> {
+    let feeds = match config.select_feeds(names) {
+        Ok(feeds) => feeds,
+        Err(error) => {
+            eprintln!("tidings: {error}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    let store = Store::open(&config.database)?;
+    let fetcher = Fetcher::new(&config.fetch)?;
+    let pipeline = Pipeline::new(Arc::new(config), fetcher, store);
+    let report = pipeline.render_written(&feeds)?;
+    println!(
+        "rendered: {} rewritten, {} unchanged, {} deleted downstream (left deleted)",
+        report.rewritten, report.unchanged, report.missing
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn prune(config: &Config, days: u32) -> anyhow::Result<ExitCode> {
+    let mut store = Store::open(&config.database)?;
+    let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
+    let forgotten = store.prune(cutoff)?;
+    println!(
+        "forgot {forgotten} entries first seen before {}",
+        cutoff.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    eprintln!(
+        "warning: tidings no longer remembers these entries. If a feed still carries one of them, the next fetch writes it again as a new article (a second file if the old one is still there)."
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -10,13 +10,13 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::article::{Article, FeedContext, bound_fields, hex, normalise};
-use crate::config::{Config, FeedConfig};
+use crate::article::{Article, FeedContext, bound_fields, disambiguate_keys, hex, normalise};
+use crate::config::{Config, Dedup, FeedConfig, OnUpdate};
 use crate::fetch::{FetchOutcome, FetchStatus, Fetcher, Validators};
 use crate::output::{slugify, write_atomic};
 use crate::parse::{ParseError, Source, discover_feed, parse_feed, update_hint};
 use crate::render::{RenderSettings, render_article};
-use crate::store::{ClaimReport, FetchRecord, Store, StoreError};
+use crate::store::{ClaimOptions, ClaimReport, FetchRecord, Store, StoreError, lease_holder_name};
 
 /// How one feed's pass ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub enum FeedOutcome {
     SameContent,
     /// The document was read; `claim` says what it held.
     Processed(ClaimReport),
+    /// Another tidings process is fetching this feed right now.
+    Busy,
     Failed(String),
 }
 
@@ -93,6 +95,8 @@ pub struct Pipeline {
     fetcher: Fetcher,
     store: Mutex<Store>,
     host_limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// This process's name in feed leases.
+    holder: String,
 }
 
 impl Pipeline {
@@ -102,6 +106,7 @@ impl Pipeline {
             fetcher,
             store: Mutex::new(store),
             host_limits: Mutex::new(HashMap::new()),
+            holder: lease_holder_name(),
         })
     }
 
@@ -161,6 +166,54 @@ impl Pipeline {
     /// the feed's stored state.
     pub async fn run_feed(self: &Arc<Self>, feed: &FeedConfig) -> FeedReport {
         let started = std::time::Instant::now();
+        let holder = self.holder.clone();
+        let (name, url) = (feed.name.clone(), feed.url.to_string());
+        let lease_ttl = self.lease_ttl();
+        let leased = self
+            .blocking(move |p| {
+                p.store()
+                    .try_lease(&name, &url, &holder, Utc::now(), lease_ttl)
+            })
+            .await;
+        match leased {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(feed = %feed.name, "another tidings process is fetching this feed; skipped");
+                return FeedReport {
+                    feed: feed.name.clone(),
+                    outcome: FeedOutcome::Busy,
+                    notes: Vec::new(),
+                };
+            }
+            Err(error) => {
+                return FeedReport {
+                    feed: feed.name.clone(),
+                    outcome: FeedOutcome::Failed(error),
+                    notes: Vec::new(),
+                };
+            }
+        }
+        let report = self.run_leased_feed(feed, started).await;
+        let (name, holder) = (feed.name.clone(), self.holder.clone());
+        if let Err(error) = self
+            .blocking(move |p| p.store().release_lease(&name, &holder))
+            .await
+        {
+            tracing::warn!(feed = %feed.name, %error, "could not release the feed's lease; it expires by itself");
+        }
+        report
+    }
+
+    /// How long a lease lasts: longer than any pass can take.
+    fn lease_ttl(&self) -> std::time::Duration {
+        self.config.fetch.timeout * 2 + std::time::Duration::from_secs(120)
+    }
+
+    async fn run_leased_feed(
+        self: &Arc<Self>,
+        feed: &FeedConfig,
+        started: std::time::Instant,
+    ) -> FeedReport {
         let (outcome, notes) = match self.pass(feed).await {
             Ok(done) => done,
             Err(failure) => {
@@ -372,11 +425,16 @@ impl Pipeline {
         let now = Utc::now();
         let hint = update_hint(parsed.ttl, &document.body).map(|wait| now + wait);
         let context = FeedContext::from_feed(&parsed, &document.final_url);
-        let articles: Vec<Article> = parsed
+        let mut articles: Vec<Article> = parsed
             .entries
             .iter()
             .map(|entry| normalise(entry, &context, feed, self.config.output.summary_chars))
             .collect();
+        disambiguate_keys(&mut articles);
+        let options = ClaimOptions {
+            rewrite_updates: feed.on_update == OnUpdate::Rewrite,
+            cross_feed_dedup: feed.dedup == Dedup::Global,
+        };
         let output = &self.config.output;
         let path_for = |article: &Article, date: DateTime<Utc>| {
             let slug = slugify(&article.title);
@@ -392,9 +450,50 @@ impl Pipeline {
         let taken_on_disk = |relative: &Path| output.dir.join(relative).exists();
         let report = self
             .store()
-            .claim(&feed.name, &articles, now, &path_for, &taken_on_disk)
+            .claim(
+                &feed.name,
+                &articles,
+                options,
+                now,
+                &path_for,
+                &taken_on_disk,
+            )
             .map_err(|e| ProcessError::Failed(e.to_string()))?;
         Ok((report, hint))
+    }
+
+    /// Writes what earlier runs claimed but did not write (a crash, a full disk), feed by
+    /// feed under the feed's lease, so a concurrent process never writes the same file.
+    pub fn write_all_pending(&self) -> Result<usize, PipelineError> {
+        let feeds = self.store().feeds_with_pending()?;
+        let mut written = 0;
+        let mut first_error = None;
+        for feed in feeds {
+            let Some(config) = self.config.feeds.iter().find(|f| f.name == feed) else {
+                continue;
+            };
+            let leased = self.store().try_lease(
+                &feed,
+                config.url.as_str(),
+                &self.holder,
+                Utc::now(),
+                self.lease_ttl(),
+            )?;
+            if !leased {
+                continue;
+            }
+            match self.write_pending(Some(&feed)) {
+                Ok(n) => written += n,
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+            self.store().release_lease(&feed, &self.holder)?;
+        }
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(written),
+        }
     }
 
     /// Writes the files of pending entries (of one feed, or all) and marks them written.
@@ -404,15 +503,9 @@ impl Pipeline {
         let mut written = Vec::with_capacity(pending.len());
         let mut first_error = None;
         for entry in &pending {
-            let Some(feed_config) = self.config.feeds.iter().find(|f| f.name == entry.feed) else {
+            let Some(text) = self.render_entry(entry) else {
                 continue;
             };
-            let settings = RenderSettings {
-                feed_name: &feed_config.name,
-                timezone: self.config.output.timezone,
-                front_matter: &feed_config.front_matter,
-            };
-            let text = render_article(&entry.article, entry.date, &settings);
             match write_atomic(&self.config.output.dir, &entry.path, text.as_bytes()) {
                 Ok(()) => written.push(entry.id),
                 Err(error) => {
@@ -430,11 +523,60 @@ impl Pipeline {
             None => Ok(written.len()),
         }
     }
+
+    /// The file text of a stored entry with today's settings; `None` when its feed is no
+    /// longer configured.
+    fn render_entry(&self, entry: &crate::store::PendingEntry) -> Option<String> {
+        let feed = self.config.feeds.iter().find(|f| f.name == entry.feed)?;
+        let settings = RenderSettings {
+            feed_name: &feed.name,
+            timezone: self.config.output.timezone,
+            front_matter: &feed.front_matter,
+        };
+        Some(render_article(&entry.article, entry.date, &settings))
+    }
+
+    /// Rewrites the files of written entries from the database, without fetching: after a
+    /// change of front matter defaults or time zone. Files whose text would not change are
+    /// not touched (their mtime stays), and files someone deleted stay deleted.
+    pub fn render_written(&self, feeds: &[FeedConfig]) -> Result<RenderReport, PipelineError> {
+        let mut report = RenderReport::default();
+        for feed in feeds {
+            for entry in self.store().written(Some(&feed.name))? {
+                let Some(text) = self.render_entry(&entry) else {
+                    continue;
+                };
+                let target = self.config.output.dir.join(&entry.path);
+                match std::fs::read(&target) {
+                    Ok(current) if current == text.as_bytes() => report.unchanged += 1,
+                    Ok(_) => {
+                        write_atomic(&self.config.output.dir, &entry.path, text.as_bytes())
+                            .map_err(|e| PipelineError::Write(e.to_string()))?;
+                        report.rewritten += 1;
+                    }
+                    Err(_) => report.missing += 1,
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// What `tidings render` did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RenderReport {
+    pub rewritten: usize,
+    pub unchanged: usize,
+    /// Files deleted downstream: left deleted.
+    pub missing: usize,
 }
 
 fn log_outcome(feed: &str, outcome: &FeedOutcome, elapsed: std::time::Duration) {
     let duration_ms = elapsed.as_millis() as u64;
     match outcome {
+        FeedOutcome::Busy => {
+            tracing::info!(feed, status = "busy", new = 0, updated = 0, duration_ms)
+        }
         FeedOutcome::NotModified => tracing::info!(
             feed,
             status = "not-modified",
@@ -471,8 +613,13 @@ impl std::fmt::Display for FeedReport {
             FeedOutcome::SameContent => write!(f, "{}: unchanged (same content)", self.feed),
             FeedOutcome::Processed(r) => write!(
                 f,
-                "{}: {} new, {} updated, {} unchanged",
-                self.feed, r.new, r.updated, r.unchanged
+                "{}: {} new, {} updated, {} unchanged, {} duplicates",
+                self.feed, r.new, r.updated, r.unchanged, r.duplicates
+            ),
+            FeedOutcome::Busy => write!(
+                f,
+                "{}: skipped (another tidings process is fetching it)",
+                self.feed
             ),
             FeedOutcome::Failed(error) => write!(f, "{}: failed: {error}", self.feed),
         }?;
@@ -490,6 +637,7 @@ pub struct Totals {
     pub new: usize,
     pub updated: usize,
     pub unchanged_feeds: usize,
+    pub duplicates: usize,
     pub failed: usize,
 }
 
@@ -501,10 +649,13 @@ impl Totals {
         };
         for report in reports {
             match &report.outcome {
-                FeedOutcome::NotModified | FeedOutcome::SameContent => totals.unchanged_feeds += 1,
+                FeedOutcome::NotModified | FeedOutcome::SameContent | FeedOutcome::Busy => {
+                    totals.unchanged_feeds += 1
+                }
                 FeedOutcome::Processed(r) => {
                     totals.new += r.new;
                     totals.updated += r.updated;
+                    totals.duplicates += r.duplicates;
                 }
                 FeedOutcome::Failed(_) => totals.failed += 1,
             }
@@ -517,8 +668,8 @@ impl std::fmt::Display for Totals {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "total: {} feed(s), {} new, {} updated, {} unchanged feed(s), {} failed",
-            self.feeds, self.new, self.updated, self.unchanged_feeds, self.failed
+            "total: {} feed(s), {} new, {} updated, {} duplicates, {} unchanged feed(s), {} failed",
+            self.feeds, self.new, self.updated, self.duplicates, self.unchanged_feeds, self.failed
         )
     }
 }

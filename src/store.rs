@@ -52,6 +52,17 @@ CREATE INDEX entries_canonical ON entries (canonical_link);
     "ALTER TABLE feeds ADD COLUMN effective_url TEXT;
      ALTER TABLE feeds ADD COLUMN gone INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE feeds ADD COLUMN not_before TEXT;",
+    // Stories already written by another feed, and which process is fetching a feed.
+    "CREATE TABLE duplicates (
+         feed           TEXT NOT NULL,
+         key            TEXT NOT NULL,
+         canonical_link TEXT NOT NULL,
+         written_by     TEXT NOT NULL,
+         first_seen     TEXT NOT NULL,
+         PRIMARY KEY (feed, key)
+     ) STRICT;
+     ALTER TABLE feeds ADD COLUMN lease_holder TEXT;
+     ALTER TABLE feeds ADD COLUMN lease_until TEXT;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +157,17 @@ pub struct ClaimReport {
     pub new: usize,
     pub updated: usize,
     pub unchanged: usize,
+    /// New here, but the same story was already written by another feed.
+    pub duplicates: usize,
+}
+
+/// How a feed's articles are claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimOptions {
+    /// Rewrite a known entry whose content changed (else leave it).
+    pub rewrite_updates: bool,
+    /// Skip a new entry whose canonical link another feed already has.
+    pub cross_feed_dedup: bool,
 }
 
 pub struct Store {
@@ -332,6 +354,7 @@ impl Store {
         &mut self,
         feed: &str,
         articles: &[Article],
+        options: ClaimOptions,
         now: DateTime<Utc>,
         path_for: &dyn Fn(&Article, DateTime<Utc>) -> PathBuf,
         taken_on_disk: &dyn Fn(&Path) -> bool,
@@ -345,32 +368,72 @@ impl Store {
             let mut find = tx.prepare_cached(
                 "SELECT id, content_hash FROM entries WHERE feed = ?1 AND key = ?2",
             )?;
+            // An entry first stored under its bare guid, now disambiguated by its link.
+            let mut find_by_guid = tx.prepare_cached(
+                "SELECT id, content_hash FROM entries WHERE feed = ?1 AND key = ?2 AND canonical_link IS ?3",
+            )?;
+            let mut known_duplicate =
+                tx.prepare_cached("SELECT 1 FROM duplicates WHERE feed = ?1 AND key = ?2")?;
+            let mut written_elsewhere = tx.prepare_cached(
+                "SELECT feed FROM entries WHERE canonical_link = ?1 AND feed != ?2 LIMIT 1",
+            )?;
+            let mut insert_duplicate = tx.prepare_cached(
+                "INSERT OR IGNORE INTO duplicates (feed, key, canonical_link, written_by, first_seen) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
             let mut path_used = tx.prepare_cached("SELECT 1 FROM entries WHERE path = ?1")?;
             let mut insert = tx.prepare_cached(
                 "INSERT INTO entries (feed, key, canonical_link, path, content_hash, article, date, first_seen, state)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending')",
             )?;
-            let mut update = tx.prepare_cached(
-                "UPDATE entries SET content_hash = ?2, article = ?3, state = 'pending' WHERE id = ?1",
-            )?;
+            let mut update =
+                tx.prepare_cached("UPDATE entries SET content_hash = ?2, article = ?3, state = 'pending' WHERE id = ?1")?;
             for article in articles {
                 // A document that lists one entry twice describes one entry.
                 if !seen_keys.insert(article.key.as_str()) {
                     continue;
                 }
                 let hash = article.content_hash();
-                let known: Option<(i64, String)> = find
-                    .query_row(params![feed, article.key], |row| {
-                        Ok((row.get(0)?, row.get(1)?))
-                    })
-                    .optional()?;
+                let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?));
+                let mut known: Option<(i64, String)> =
+                    find.query_row(params![feed, article.key], row).optional()?;
+                if known.is_none() {
+                    if let Some(guid) = article.guid.as_deref().filter(|g| *g != article.key) {
+                        known = find_by_guid
+                            .query_row(params![feed, guid, article.canonical_link], row)
+                            .optional()?;
+                    }
+                }
                 match known {
                     Some((_, stored_hash)) if stored_hash == hash => report.unchanged += 1,
+                    Some(_) if !options.rewrite_updates => report.unchanged += 1,
                     Some((id, _)) => {
                         update.execute(params![id, hash, serde_json::to_string(article)?])?;
                         report.updated += 1;
                     }
+                    None if known_duplicate.exists(params![feed, article.key])? => {
+                        report.unchanged += 1
+                    }
                     None => {
+                        if let Some(link) = article
+                            .canonical_link
+                            .as_deref()
+                            .filter(|_| options.cross_feed_dedup)
+                        {
+                            let other: Option<String> = written_elsewhere
+                                .query_row(params![link, feed], |r| r.get(0))
+                                .optional()?;
+                            if let Some(other) = other {
+                                insert_duplicate.execute(params![
+                                    feed,
+                                    article.key,
+                                    link,
+                                    other,
+                                    timestamp(now)
+                                ])?;
+                                report.duplicates += 1;
+                                continue;
+                            }
+                        }
                         let date = article.published.unwrap_or(now);
                         let preferred = path_for(article, date);
                         let mut path = preferred.clone();
@@ -398,14 +461,109 @@ impl Store {
         Ok(report)
     }
 
+    /// Takes the right to fetch `feed` for `ttl`, unless another live process holds it.
+    /// `holder` names this process (`pid@host`); a lease of a process that is gone from
+    /// this host is free at once, so a crash never blocks a feed for long.
+    pub fn try_lease(
+        &mut self,
+        feed: &str,
+        url: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: Option<(Option<String>, Option<String>)> = tx
+            .query_row(
+                "SELECT lease_holder, lease_until FROM feeds WHERE name = ?1",
+                [feed],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let free = match &current {
+            None | Some((None, _)) => true,
+            Some((Some(other), until)) => {
+                other == holder
+                    || until.as_deref().is_none_or(|u| parse_timestamp(u) <= now)
+                    || !lease_holder_alive(other)
+            }
+        };
+        if free {
+            let until = now
+                + chrono::Duration::from_std(ttl).unwrap_or_else(|_| chrono::Duration::minutes(10));
+            tx.execute(
+                "INSERT INTO feeds (name, url, lease_holder, lease_until) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO UPDATE SET lease_holder = excluded.lease_holder, lease_until = excluded.lease_until",
+                params![feed, url, holder, timestamp(until)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(free)
+    }
+
+    /// Gives the lease back (only if `holder` still has it).
+    pub fn release_lease(&self, feed: &str, holder: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE feeds SET lease_holder = NULL, lease_until = NULL WHERE name = ?1 AND lease_holder = ?2",
+            params![feed, holder],
+        )?;
+        Ok(())
+    }
+
+    /// Feeds that have entries waiting for their files.
+    pub fn feeds_with_pending(&self) -> Result<Vec<String>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT DISTINCT feed FROM entries WHERE state = 'pending' ORDER BY feed",
+        )?;
+        let rows = statement.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every written entry of `feed` (all feeds when `None`), for re-rendering.
+    pub fn written(&self, feed: Option<&str>) -> Result<Vec<PendingEntry>, StoreError> {
+        self.entries_in_state("written", feed)
+    }
+
+    /// Forgets entries first seen before `cutoff` (and duplicate records as old): their
+    /// stories will be written again if a feed still carries them. Pending entries are
+    /// kept. Returns how many were forgotten.
+    pub fn prune(&mut self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let cutoff = timestamp(cutoff);
+        let entries = tx.execute(
+            "DELETE FROM entries WHERE state = 'written' AND first_seen < ?1",
+            [&cutoff],
+        )?;
+        let duplicates = tx.execute("DELETE FROM duplicates WHERE first_seen < ?1", [&cutoff])?;
+        tx.commit()?;
+        Ok(entries + duplicates)
+    }
+
+    /// Runs SQLite's own consistency check; "ok" when the file is sound.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+
     /// Entries whose files are not known to be written, oldest first; only `feed`'s when
     /// given.
     pub fn pending(&self, feed: Option<&str>) -> Result<Vec<PendingEntry>, StoreError> {
+        self.entries_in_state("pending", feed)
+    }
+
+    fn entries_in_state(
+        &self,
+        state: &str,
+        feed: Option<&str>,
+    ) -> Result<Vec<PendingEntry>, StoreError> {
         let mut statement = self.conn.prepare_cached(
             "SELECT id, feed, path, date, article FROM entries
-             WHERE state = 'pending' AND (?1 IS NULL OR feed = ?1) ORDER BY id",
+             WHERE state = ?1 AND (?2 IS NULL OR feed = ?2) ORDER BY id",
         )?;
-        let rows = statement.query_map([feed], |row| {
+        let rows = statement.query_map(params![state, feed], |row| {
             Ok((
                 row.get::<_, i64>(0)?,
                 row.get::<_, String>(1)?,
@@ -414,10 +572,10 @@ impl Store {
                 row.get::<_, String>(4)?,
             ))
         })?;
-        let mut pending = Vec::new();
+        let mut entries = Vec::new();
         for row in rows {
             let (id, feed, path, date, article) = row?;
-            pending.push(PendingEntry {
+            entries.push(PendingEntry {
                 id,
                 feed,
                 path: PathBuf::from(path),
@@ -425,7 +583,7 @@ impl Store {
                 article: serde_json::from_str(&article)?,
             });
         }
-        Ok(pending)
+        Ok(entries)
     }
 
     /// Marks entries written, in one transaction.
@@ -490,6 +648,29 @@ impl Store {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// Whether the process named by a lease (`pid@host`) still runs. A lease from another
+/// host is trusted until it expires.
+fn lease_holder_alive(holder: &str) -> bool {
+    let Some((pid, host)) = holder.split_once('@') else {
+        return true;
+    };
+    if host != this_host() {
+        return true;
+    }
+    Path::new("/proc").join(pid).exists() || !Path::new("/proc/self").exists()
+}
+
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string())
+}
+
+/// This process's name in leases.
+pub fn lease_holder_name() -> String {
+    format!("{}@{}", std::process::id(), this_host())
 }
 
 /// Paths are stored with `/` separators whatever the platform.

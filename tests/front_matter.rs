@@ -33,6 +33,7 @@ struct Parsed {
 fn article(title: &str, summary: &str, tag: &str) -> Article {
     Article {
         key: "k".into(),
+        guid: None,
         canonical_link: None,
         title: title.into(),
         published: None,
