@@ -396,12 +396,11 @@ impl Store {
                 let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?));
                 let mut known: Option<(i64, String)> =
                     find.query_row(params![feed, article.key], row).optional()?;
-                if known.is_none() {
-                    if let Some(guid) = article.guid.as_deref().filter(|g| *g != article.key) {
-                        known = find_by_guid
-                            .query_row(params![feed, guid, article.canonical_link], row)
-                            .optional()?;
-                    }
+                let bare_guid = article.guid.as_deref().filter(|g| *g != article.key);
+                if let (None, Some(guid)) = (&known, bare_guid) {
+                    known = find_by_guid
+                        .query_row(params![feed, guid, article.canonical_link], row)
+                        .optional()?;
                 }
                 match known {
                     Some((_, stored_hash)) if stored_hash == hash => report.unchanged += 1,
