@@ -232,7 +232,11 @@ pub fn write_atomic(dir: &Path, relative: &Path, contents: &[u8]) -> Result<(), 
     };
     let parent = target.parent().unwrap_or(dir);
     std::fs::create_dir_all(parent).map_err(io_err)?;
-    let temp = parent.join(temp_name(&target));
+    // Temporary files live in one hidden folder of the output dir (same file system, so
+    // the rename is atomic), where a crash's leftovers are easy to find and remove.
+    let temp_dir = dir.join(TEMP_DIR);
+    std::fs::create_dir_all(&temp_dir).map_err(io_err)?;
+    let temp = temp_dir.join(temp_name(&target));
     let result = (|| {
         let mut file = std::fs::File::create(&temp)?;
         file.write_all(contents)?;
@@ -246,6 +250,9 @@ pub fn write_atomic(dir: &Path, relative: &Path, contents: &[u8]) -> Result<(), 
     Ok(())
 }
 
+/// The hidden folder of the output dir that holds files being written.
+pub const TEMP_DIR: &str = ".tidings-tmp";
+
 fn temp_name(target: &Path) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -253,7 +260,27 @@ fn temp_name(target: &Path) -> String {
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    format!(".{name}.{}.{n}.tmp", std::process::id())
+    format!("{}.{n}.{name}.tmp", std::process::id())
+}
+
+/// Removes temporary files that processes which no longer run left behind (a kill in the
+/// middle of a write). Files of live processes are left alone. Returns how many went.
+pub fn remove_stale_temp_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir.join(TEMP_DIR)) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name.split('.').next().unwrap_or_default();
+        let alive = pid.parse::<u32>().is_ok_and(|pid| {
+            pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists()
+        });
+        if !alive && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 #[cfg(test)]
@@ -323,6 +350,18 @@ mod tests {
     }
 
     #[test]
+    fn stale_temp_files_of_dead_processes_are_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join(TEMP_DIR)).expect("mkdir");
+        // PID 0 never names a user process; our own PID is alive.
+        std::fs::write(dir.path().join(TEMP_DIR).join("0.1.a.md.tmp"), b"x").expect("write");
+        let mine = format!("{}.1.b.md.tmp", std::process::id());
+        std::fs::write(dir.path().join(TEMP_DIR).join(&mine), b"x").expect("write");
+        assert_eq!(remove_stale_temp_files(dir.path()), 1);
+        assert!(dir.path().join(TEMP_DIR).join(mine).exists());
+    }
+
+    #[test]
     fn atomic_write_creates_folders_and_leaves_no_temp_files() {
         let dir = tempfile::tempdir().expect("tempdir");
         write_atomic(dir.path(), Path::new("a/b/c.md"), b"hello").expect("write");
@@ -335,6 +374,10 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(names.len(), 1);
+        let temps = std::fs::read_dir(dir.path().join(TEMP_DIR))
+            .expect("temp dir")
+            .count();
+        assert_eq!(temps, 0, "no temporary file is left");
         assert!(write_atomic(dir.path(), Path::new("../x.md"), b"no").is_err());
     }
 }

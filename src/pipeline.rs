@@ -465,6 +465,13 @@ impl Pipeline {
     /// Writes what earlier runs claimed but did not write (a crash, a full disk), feed by
     /// feed under the feed's lease, so a concurrent process never writes the same file.
     pub fn write_all_pending(&self) -> Result<usize, PipelineError> {
+        let stale = crate::output::remove_stale_temp_files(&self.config.output.dir);
+        if stale > 0 {
+            tracing::info!(
+                stale,
+                "removed temporary files an interrupted run left behind"
+            );
+        }
         let feeds = self.store().feeds_with_pending()?;
         let mut written = 0;
         let mut first_error = None;

@@ -532,10 +532,10 @@ impl Store {
         let tx = self.conn.transaction()?;
         let cutoff = timestamp(cutoff);
         let entries = tx.execute(
-            "DELETE FROM entries WHERE state = 'written' AND first_seen < ?1",
+            "DELETE FROM entries WHERE state = 'written' AND first_seen <= ?1",
             [&cutoff],
         )?;
-        let duplicates = tx.execute("DELETE FROM duplicates WHERE first_seen < ?1", [&cutoff])?;
+        let duplicates = tx.execute("DELETE FROM duplicates WHERE first_seen <= ?1", [&cutoff])?;
         tx.commit()?;
         Ok(entries + duplicates)
     }
