@@ -9,7 +9,7 @@ use url::Url;
 
 use crate::config::FeedConfig;
 use crate::links::{canonical_link, clean_url};
-use crate::markdown::{html_to_markdown, text_to_markdown};
+use crate::markdown::{Converted, convert_html, text_to_markdown};
 use crate::text::{clean_title, collapse_whitespace, first_words, html_to_plain_text, summarize};
 
 /// The longest title kept; anything longer is not a title.
@@ -43,6 +43,10 @@ pub struct Article {
     pub tags: Vec<String>,
     /// The entry's own categories, as the feed gave them.
     pub entry_categories: Vec<String>,
+    /// The best image for a thumbnail: a media thumbnail, an image enclosure, or the
+    /// first image of the body.
+    #[serde(default)]
+    pub thumbnail: Option<String>,
 }
 
 impl Article {
@@ -144,11 +148,26 @@ pub fn normalise(
         .map(|(text, plain)| to_plain(text, plain))
         .unwrap_or_default();
     let summary = summarize(&plain_summary, summary_chars);
-    let body = match body_source {
-        Some((text, true)) => text_to_markdown(text),
-        Some((html, false)) => html_to_markdown(html, content_base.as_ref()),
-        None => String::new(),
+    let converted = match body_source {
+        Some((text, true)) => Converted {
+            markdown: text_to_markdown(text),
+            first_image: None,
+        },
+        Some((html, false)) => convert_html(html, content_base.as_ref()),
+        None => Converted::default(),
     };
+    let media = media_of(entry, context.base.as_ref());
+    let mut body = converted.markdown;
+    for line in &media.link_lines {
+        if !body.is_empty() {
+            body.push_str("\n\n");
+        }
+        body.push_str(line);
+    }
+    let thumbnail = media
+        .thumbnail
+        .or(converted.first_image)
+        .map(|u| u.to_string());
 
     let link = link_url.as_ref().map(Url::to_string);
     let title = entry
@@ -191,7 +210,71 @@ pub fn normalise(
         categories: feed.categories.clone(),
         tags: feed.tags.clone(),
         entry_categories,
+        thumbnail,
     }
+}
+
+/// What an entry's media say: a thumbnail, and a link line for each audio or video file
+/// (a podcast episode), since markdown cannot embed them.
+struct Media {
+    thumbnail: Option<Url>,
+    link_lines: Vec<String>,
+}
+
+fn media_of(entry: &Entry, base: Option<&Url>) -> Media {
+    let mut thumbnail = None;
+    let mut link_lines = Vec::new();
+    let mut linked = std::collections::HashSet::new();
+    for object in &entry.media {
+        if thumbnail.is_none() {
+            thumbnail = object.thumbnails.iter().find_map(|t| clean_url(&t.image.uri, base));
+        }
+        for content in &object.content {
+            let Some(url) = content.url.as_ref().and_then(|u| clean_url(u.as_str(), base)) else {
+                continue;
+            };
+            let kind = content.content_type.as_ref().map(|m| m.ty().as_str().to_ascii_lowercase());
+            match kind.as_deref() {
+                Some("image") if thumbnail.is_none() => thumbnail = Some(url),
+                Some(kind @ ("audio" | "video")) if linked.insert(url.to_string()) => {
+                    let label = if kind == "audio" { "Audio" } else { "Video" };
+                    let file = url
+                        .path_segments()
+                        .and_then(|mut s| s.next_back())
+                        .filter(|s| !s.is_empty())
+                        .map(|s| crate::text::collapse_whitespace(&percent_decoded(s)))
+                        .unwrap_or_else(|| url.to_string());
+                    let size = content.size.map(|bytes| format!(", {:.1} MB", bytes as f64 / 1_000_000.0)).unwrap_or_default();
+                    link_lines.push(format!(
+                        "{label}: [{}{size}]({})",
+                        escape_link_text(&file),
+                        crate::render::markdown_link_destination(url.as_str())
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    Media { thumbnail, link_lines }
+}
+
+fn percent_decoded(text: &str) -> String {
+    url::form_urlencoded::parse(format!("x={text}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| text.to_string())
+}
+
+/// Link text that CommonMark reads as plain text.
+fn escape_link_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        if matches!(ch, '[' | ']' | '*' | '_' | '`' | '\\' | '<') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
 }
 
 /// An entry's identity: its id when the feed gave one, else its canonical link, else a
@@ -318,6 +401,7 @@ mod tests {
             categories: vec![],
             tags: vec![],
             entry_categories: vec![],
+            thumbnail: None,
         }
     }
 

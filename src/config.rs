@@ -137,6 +137,10 @@ pub struct FeedConfig {
     pub headers: Vec<(String, String)>,
     pub on_update: OnUpdate,
     pub dedup: Dedup,
+    /// Append the entry's own categories to `tags`.
+    pub entry_tags: bool,
+    /// Fill `thumbnail` from the entry (media thumbnail, image enclosure, first image).
+    pub auto_thumbnail: bool,
     pub front_matter: FrontMatter,
 }
 
@@ -276,6 +280,16 @@ struct RawOutput {
     timezone: Option<String>,
     summary_chars: Option<usize>,
     on_update: Option<OnUpdate>,
+    entry_tags: Option<bool>,
+    thumbnail: Option<ThumbnailMode>,
+}
+
+/// `thumbnail = "auto"` fills the front matter's thumbnail from the entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ThumbnailMode {
+    Auto,
+    None,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -332,6 +346,8 @@ struct RawFeed {
     headers: std::collections::BTreeMap<String, String>,
     on_update: Option<OnUpdate>,
     dedup: Option<Dedup>,
+    entry_tags: Option<bool>,
+    thumbnail: Option<ThumbnailMode>,
     front_matter: Option<FrontMatterOverrides>,
 }
 
@@ -482,6 +498,8 @@ pub fn parse(text: &str, source: &Path, base: &Path) -> Result<Config, ConfigErr
             headers: check_headers(&feed.headers).map_err(|m| invalid(&key("headers"), m))?,
             on_update: feed.on_update.or(raw.output.on_update).unwrap_or_default(),
             dedup: feed.dedup.unwrap_or_default(),
+            entry_tags: feed.entry_tags.or(raw.output.entry_tags).unwrap_or(false),
+            auto_thumbnail: feed.thumbnail.or(raw.output.thumbnail) == Some(ThumbnailMode::Auto),
             front_matter,
         });
     }

@@ -94,18 +94,38 @@ fn memchr_lt(bytes: &[u8]) -> Option<usize> {
 
 /// Converts an entry's HTML into a markdown body. `base` resolves relative URLs.
 pub fn html_to_markdown(html: &str, base: Option<&Url>) -> String {
+    convert_html(html, base).markdown
+}
+
+/// A converted body and what conversion noticed on the way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Converted {
+    pub markdown: String,
+    /// The first image kept in the body (a thumbnail candidate).
+    pub first_image: Option<Url>,
+}
+
+/// Converts an entry's HTML into a markdown body; `base` resolves relative URLs.
+pub fn convert_html(html: &str, base: Option<&Url>) -> Converted {
     if nesting_depth_exceeds(html, MAX_PARSE_DEPTH) {
         // html5ever's tree building is quadratic in nesting depth; no real article nests
         // this deep, so such input keeps its text and loses its markup.
-        return text_to_markdown(&crate::text::html_to_plain_text(html));
+        return Converted {
+            markdown: text_to_markdown(&crate::text::html_to_plain_text(html)),
+            first_image: None,
+        };
     }
     let converter = converter();
     let Ok(tree) = converter.html_to_tree(html) else {
-        return String::new();
+        return Converted::default();
     };
-    sanitize_children(&tree, base, 0);
+    let mut sanitizer = Sanitizer { base, first_image: None };
+    sanitizer.clean_children(&tree, 0);
     let markdown = converter.tree_to_markdown(&tree);
-    tidy_markdown(&markdown)
+    Converted {
+        markdown: tidy_markdown(&markdown),
+        first_image: sanitizer.first_image,
+    }
 }
 
 /// Plain text as a markdown body: paragraphs kept, markdown syntax escaped.
@@ -139,43 +159,91 @@ fn element_name(node: &Node) -> Option<&str> {
 }
 
 /// Sanitises the children of `node` in place.
-fn sanitize_children(node: &Handle, base: Option<&Url>, depth: usize) {
-    let children: Vec<Handle> = node.children.borrow().clone();
-    let mut kept: Vec<Handle> = Vec::with_capacity(children.len());
-    for child in children {
-        match &child.data {
-            NodeData::Element { .. } => {
-                let tag = element_name(&child)
-                    .unwrap_or_default()
-                    .to_ascii_lowercase();
-                if DROPPED_ELEMENTS.contains(&tag.as_str()) {
-                    continue;
-                }
-                if EMBED_ELEMENTS.contains(&tag.as_str()) {
-                    if let Some(link) = embed_link(&child, base) {
-                        kept.push(link);
+/// One walk over the parsed tree that leaves only what markdown should show.
+struct Sanitizer<'a> {
+    base: Option<&'a Url>,
+    first_image: Option<Url>,
+}
+
+impl Sanitizer<'_> {
+    /// Sanitises the children of `node` in place.
+    fn clean_children(&mut self, node: &Handle, depth: usize) {
+        let children: Vec<Handle> = node.children.borrow().clone();
+        let mut kept: Vec<Handle> = Vec::with_capacity(children.len());
+        for child in children {
+            match &child.data {
+                NodeData::Element { .. } => {
+                    let tag = element_name(&child).unwrap_or_default().to_ascii_lowercase();
+                    if DROPPED_ELEMENTS.contains(&tag.as_str()) {
+                        continue;
                     }
-                    continue;
+                    if EMBED_ELEMENTS.contains(&tag.as_str()) {
+                        kept.extend(embed_link(&child, self.base));
+                        continue;
+                    }
+                    if depth >= MAX_DEPTH {
+                        kept.push(text_node(&text_content(&child)));
+                        continue;
+                    }
+                    if !self.clean_element(&child, &tag) {
+                        continue;
+                    }
+                    self.clean_children(&child, depth + 1);
+                    kept.push(restructure(child, &tag));
                 }
-                if depth >= MAX_DEPTH {
-                    kept.push(text_node(&text_content(&child)));
-                    continue;
-                }
-                if !sanitize_element(&child, &tag, base) {
-                    continue;
-                }
-                sanitize_children(&child, base, depth + 1);
-                kept.push(child);
+                NodeData::Text { .. } => kept.push(child),
+                // Comments, doctypes and processing instructions carry no article text.
+                _ => {}
             }
-            NodeData::Text { .. } => kept.push(child),
-            // Comments, doctypes and processing instructions carry no article text.
-            _ => {}
         }
+        for child in &kept {
+            child.parent.set(Some(Rc::downgrade(node)));
+        }
+        *node.children.borrow_mut() = kept;
     }
-    for child in &kept {
-        child.parent.set(Some(Rc::downgrade(node)));
+
+    /// Cleans one element's attributes; false when the element should go (an image with
+    /// no usable source, a tracking pixel, a share button).
+    fn clean_element(&mut self, node: &Handle, tag: &str) -> bool {
+        let keep = sanitize_element(node, tag, self.base);
+        if keep && tag == "img" && self.first_image.is_none() {
+            if let NodeData::Element { attrs, .. } = &node.data {
+                self.first_image = attr(&attrs.borrow(), "src").and_then(|s| Url::parse(&s).ok());
+            }
+        }
+        keep
     }
-    *node.children.borrow_mut() = kept;
+}
+
+/// Shapes markdown has no form for, rewritten into ones it has: a figure caption becomes an
+/// italic paragraph under its image, a definition list bold terms over their definitions.
+///
+/// Children are taken out of the old node before they move: rcdom's `Drop` empties the
+/// children of a dropped node's children, even ones still in use elsewhere.
+fn restructure(node: Handle, tag: &str) -> Handle {
+    let wrap = |outer: &str, inner: Option<&str>| {
+        let children = std::mem::take(&mut *node.children.borrow_mut());
+        let outer = element(outer, Vec::new());
+        let holder = match inner {
+            Some(inner) => {
+                let inner = element(inner, Vec::new());
+                append(&outer, inner.clone());
+                inner
+            }
+            None => outer.clone(),
+        };
+        for child in children {
+            append(&holder, child);
+        }
+        outer
+    };
+    match tag {
+        "figcaption" if text_content(&node).trim().is_empty() => element("span", Vec::new()),
+        "figcaption" => wrap("p", Some("em")),
+        "dt" => wrap("p", Some("strong")),
+        "dd" => wrap("p", None),
+        _ => node,
+    }
 }
 
 /// Cleans one element's attributes; returns false when the element should go (an image
@@ -188,6 +256,9 @@ fn sanitize_element(node: &Handle, tag: &str, base: Option<&Url>) -> bool {
     match tag {
         "a" => {
             let href = attr(&attrs, "href").and_then(|h| clean_url(&h, base));
+            if href.as_ref().is_some_and(is_share_or_stats) {
+                return false;
+            }
             attrs.retain(|a| matches!(&*a.name.local, "title"));
             if let Some(href) = href {
                 attrs.push(new_attr("href", href.as_str()));
@@ -198,7 +269,7 @@ fn sanitize_element(node: &Handle, tag: &str, base: Option<&Url>) -> bool {
             let Some(src) = image_source(&attrs, base) else {
                 return false;
             };
-            if is_tracking_pixel(&attrs) {
+            if is_tracking_pixel(&attrs) || is_share_or_stats(&src) {
                 return false;
             }
             attrs.retain(|a| matches!(&*a.name.local, "alt" | "title"));
@@ -267,6 +338,33 @@ fn widest_srcset_candidate(srcset: &str) -> Option<String> {
         })
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(url, _)| url)
+}
+
+/// Share buttons, "feed flare" and statistics beacons that feed services add to every
+/// entry: they are not part of the article.
+fn is_share_or_stats(url: &Url) -> bool {
+    const HOST_PATHS: &[(&str, &str)] = &[
+        ("feeds.feedburner.com", "/~ff/"),
+        ("feeds.feedburner.com", "/~r/"),
+        ("feeds.feedburner.com", "/~a/"),
+        ("feedads.g.doubleclick.net", "/"),
+        ("feeds.wordpress.com", "/1.0/"),
+        ("pixel.wp.com", "/"),
+        ("stats.wordpress.com", "/"),
+        ("pi.feedsportal.com", "/"),
+        ("da.feedsportal.com", "/"),
+        ("res3.feedsportal.com", "/"),
+        ("api.tweetmeme.com", "/"),
+        ("www.facebook.com", "/tr"),
+        ("feeds.lavanguardia.com", "/~ff/"),
+        ("rss.buysellads.com", "/"),
+        ("assets.feedblitz.com", "/"),
+        ("www.assoc-amazon.com", "/"),
+    ];
+    let host = url.host_str().unwrap_or_default();
+    HOST_PATHS
+        .iter()
+        .any(|(h, prefix)| host.eq_ignore_ascii_case(h) && url.path().starts_with(prefix))
 }
 
 fn is_tracking_pixel(attrs: &[Attribute]) -> bool {
@@ -414,6 +512,35 @@ mod tests {
             "<img src=\"data:image/gif;base64,R0l\" data-src=\"/img/real.jpg\" alt=\"Real\"><img src=\"https://t.example/p.gif\" width=\"1\" height=\"1\">",
         );
         assert_eq!(out, "![Real](https://example.com/img/real.jpg)");
+    }
+
+    #[test]
+    fn figures_keep_their_caption_as_an_italic_line() {
+        let out = md("<figure><img src=\"/a.jpg\" alt=\"A\"><figcaption>The <b>caption</b></figcaption></figure><p>Next.</p>");
+        assert_eq!(out, "![A](https://example.com/a.jpg)\n\n*The **caption***\n\nNext.");
+    }
+
+    #[test]
+    fn definition_lists_become_bold_terms_over_definitions() {
+        let out = md("<dl><dt>Term</dt><dd>Its meaning.</dd></dl>");
+        assert_eq!(out, "**Term**\n\nIts meaning.");
+    }
+
+    #[test]
+    fn share_buttons_and_stats_beacons_are_dropped() {
+        let out = md("<p>Text.</p><p><a href=\"http://feeds.feedburner.com/~ff/Blog?a=x\"><img src=\"http://feeds.feedburner.com/~ff/Blog?d=y\"></a> <img src=\"https://pixel.wp.com/b.gif?host=x\" alt=\"\"><img src=\"https://feeds.feedburner.com/~r/Blog/~4/abc\" height=\"1\" width=\"1\"></p>");
+        assert_eq!(out, "Text.");
+    }
+
+    #[test]
+    fn text_that_looks_like_markdown_is_escaped() {
+        let out = md("<p>1. not a list</p><p># not a heading</p><p>- not a bullet</p><p>*not em* and _no_ [link](x)</p>");
+        let html_like = out.replace('\\', "");
+        assert!(out.contains("1\\. not a list"), "{out}");
+        assert!(out.contains("\\# not a heading"), "{out}");
+        assert!(out.contains("\\- not a bullet"), "{out}");
+        assert!(out.contains("\\*not em\\*"), "{out}");
+        assert!(html_like.contains("[link](x)"), "{out}");
     }
 
     #[test]

@@ -539,6 +539,8 @@ impl Pipeline {
             feed_name: &feed.name,
             timezone: self.config.output.timezone,
             front_matter: &feed.front_matter,
+            entry_tags: feed.entry_tags,
+            auto_thumbnail: feed.auto_thumbnail,
         };
         Some(render_article(&entry.article, entry.date, &settings))
     }

@@ -20,6 +20,10 @@ pub struct RenderSettings<'a> {
     pub feed_name: &'a str,
     pub timezone: Tz,
     pub front_matter: &'a FrontMatter,
+    /// Append the entry's own categories to the tags.
+    pub entry_tags: bool,
+    /// Use the entry's own image as `thumbnail` when it has one.
+    pub auto_thumbnail: bool,
 }
 
 /// The whole file for one article. `date` is the article's resolved time (its published
@@ -47,9 +51,14 @@ pub fn render_article(
         "translations",
         std::slice::from_ref(&article.lang),
     );
-    list(&mut out, "tags", &article.tags);
+    list(&mut out, "tags", &tags(article, settings.entry_tags));
     scalar(&mut out, "menu", &fm.menu);
-    scalar(&mut out, "thumbnail", &fm.thumbnail);
+    let thumbnail = article
+        .thumbnail
+        .as_deref()
+        .filter(|_| settings.auto_thumbnail)
+        .unwrap_or(&fm.thumbnail);
+    scalar(&mut out, "thumbnail", thumbnail);
     scalar(&mut out, "lead", &fm.lead);
     boolean(&mut out, "comments", fm.comments);
     boolean(&mut out, "authorbox", fm.authorbox);
@@ -77,6 +86,19 @@ pub fn render_article(
         out.pop();
     }
     out
+}
+
+/// The configured tags, then (optionally) the entry's own categories, each once whatever
+/// its case.
+fn tags(article: &Article, entry_tags: bool) -> Vec<String> {
+    let mut tags: Vec<String> = Vec::with_capacity(article.tags.len() + article.entry_categories.len());
+    let extra = if entry_tags { article.entry_categories.as_slice() } else { &[] };
+    for tag in article.tags.iter().chain(extra) {
+        if !tags.iter().any(|t| t.to_lowercase() == tag.to_lowercase()) {
+            tags.push(tag.clone());
+        }
+    }
+    tags
 }
 
 fn scalar(out: &mut String, key: &str, value: &str) {

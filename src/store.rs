@@ -433,7 +433,9 @@ impl Store {
                                 continue;
                             }
                         }
-                        let date = article.published.unwrap_or(now);
+                        // Nothing is published after it was first seen: a date in the future
+                        // (a wrong clock or zone) would hide the article from Hugo.
+                        let date = article.published.map_or(now, |p| p.min(now));
                         let preferred = path_for(article, date);
                         let mut path = preferred.clone();
                         let mut attempt = 1;

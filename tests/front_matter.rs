@@ -44,6 +44,7 @@ fn article(title: &str, summary: &str, tag: &str) -> Article {
         categories: vec![tag.into()],
         tags: vec![tag.into(), "second".into()],
         entry_categories: Vec::new(),
+        thumbnail: None,
     }
 }
 
@@ -77,6 +78,8 @@ fn round_trip(title: &str, summary: &str, tag: &str) {
         feed_name: "feed",
         timezone: chrono_tz::Tz::UTC,
         front_matter: &front_matter,
+        entry_tags: false,
+        auto_thumbnail: false,
     };
     let date = Utc
         .with_ymd_and_hms(2025, 2, 12, 0, 6, 8)
