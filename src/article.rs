@@ -227,13 +227,23 @@ fn media_of(entry: &Entry, base: Option<&Url>) -> Media {
     let mut linked = std::collections::HashSet::new();
     for object in &entry.media {
         if thumbnail.is_none() {
-            thumbnail = object.thumbnails.iter().find_map(|t| clean_url(&t.image.uri, base));
+            thumbnail = object
+                .thumbnails
+                .iter()
+                .find_map(|t| clean_url(&t.image.uri, base));
         }
         for content in &object.content {
-            let Some(url) = content.url.as_ref().and_then(|u| clean_url(u.as_str(), base)) else {
+            let Some(url) = content
+                .url
+                .as_ref()
+                .and_then(|u| clean_url(u.as_str(), base))
+            else {
                 continue;
             };
-            let kind = content.content_type.as_ref().map(|m| m.ty().as_str().to_ascii_lowercase());
+            let kind = content
+                .content_type
+                .as_ref()
+                .map(|m| m.ty().as_str().to_ascii_lowercase());
             match kind.as_deref() {
                 Some("image") if thumbnail.is_none() => thumbnail = Some(url),
                 Some(kind @ ("audio" | "video")) if linked.insert(url.to_string()) => {
@@ -244,7 +254,10 @@ fn media_of(entry: &Entry, base: Option<&Url>) -> Media {
                         .filter(|s| !s.is_empty())
                         .map(|s| crate::text::collapse_whitespace(&percent_decoded(s)))
                         .unwrap_or_else(|| url.to_string());
-                    let size = content.size.map(|bytes| format!(", {:.1} MB", bytes as f64 / 1_000_000.0)).unwrap_or_default();
+                    let size = content
+                        .size
+                        .map(|bytes| format!(", {:.1} MB", bytes as f64 / 1_000_000.0))
+                        .unwrap_or_default();
                     link_lines.push(format!(
                         "{label}: [{}{size}]({})",
                         escape_link_text(&file),
@@ -255,7 +268,10 @@ fn media_of(entry: &Entry, base: Option<&Url>) -> Media {
             }
         }
     }
-    Media { thumbnail, link_lines }
+    Media {
+        thumbnail,
+        link_lines,
+    }
 }
 
 fn percent_decoded(text: &str) -> String {

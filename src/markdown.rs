@@ -119,7 +119,10 @@ pub fn convert_html(html: &str, base: Option<&Url>) -> Converted {
     let Ok(tree) = converter.html_to_tree(html) else {
         return Converted::default();
     };
-    let mut sanitizer = Sanitizer { base, first_image: None };
+    let mut sanitizer = Sanitizer {
+        base,
+        first_image: None,
+    };
     sanitizer.clean_children(&tree, 0);
     let markdown = converter.tree_to_markdown(&tree);
     Converted {
@@ -173,7 +176,9 @@ impl Sanitizer<'_> {
         for child in children {
             match &child.data {
                 NodeData::Element { .. } => {
-                    let tag = element_name(&child).unwrap_or_default().to_ascii_lowercase();
+                    let tag = element_name(&child)
+                        .unwrap_or_default()
+                        .to_ascii_lowercase();
                     if DROPPED_ELEMENTS.contains(&tag.as_str()) {
                         continue;
                     }
@@ -516,8 +521,13 @@ mod tests {
 
     #[test]
     fn figures_keep_their_caption_as_an_italic_line() {
-        let out = md("<figure><img src=\"/a.jpg\" alt=\"A\"><figcaption>The <b>caption</b></figcaption></figure><p>Next.</p>");
-        assert_eq!(out, "![A](https://example.com/a.jpg)\n\n*The **caption***\n\nNext.");
+        let out = md(
+            "<figure><img src=\"/a.jpg\" alt=\"A\"><figcaption>The <b>caption</b></figcaption></figure><p>Next.</p>",
+        );
+        assert_eq!(
+            out,
+            "![A](https://example.com/a.jpg)\n\n*The **caption***\n\nNext."
+        );
     }
 
     #[test]
@@ -528,13 +538,17 @@ mod tests {
 
     #[test]
     fn share_buttons_and_stats_beacons_are_dropped() {
-        let out = md("<p>Text.</p><p><a href=\"http://feeds.feedburner.com/~ff/Blog?a=x\"><img src=\"http://feeds.feedburner.com/~ff/Blog?d=y\"></a> <img src=\"https://pixel.wp.com/b.gif?host=x\" alt=\"\"><img src=\"https://feeds.feedburner.com/~r/Blog/~4/abc\" height=\"1\" width=\"1\"></p>");
+        let out = md(
+            "<p>Text.</p><p><a href=\"http://feeds.feedburner.com/~ff/Blog?a=x\"><img src=\"http://feeds.feedburner.com/~ff/Blog?d=y\"></a> <img src=\"https://pixel.wp.com/b.gif?host=x\" alt=\"\"><img src=\"https://feeds.feedburner.com/~r/Blog/~4/abc\" height=\"1\" width=\"1\"></p>",
+        );
         assert_eq!(out, "Text.");
     }
 
     #[test]
     fn text_that_looks_like_markdown_is_escaped() {
-        let out = md("<p>1. not a list</p><p># not a heading</p><p>- not a bullet</p><p>*not em* and _no_ [link](x)</p>");
+        let out = md(
+            "<p>1. not a list</p><p># not a heading</p><p>- not a bullet</p><p>*not em* and _no_ [link](x)</p>",
+        );
         let html_like = out.replace('\\', "");
         assert!(out.contains("1\\. not a list"), "{out}");
         assert!(out.contains("\\# not a heading"), "{out}");

@@ -91,8 +91,13 @@ pub fn render_article(
 /// The configured tags, then (optionally) the entry's own categories, each once whatever
 /// its case.
 fn tags(article: &Article, entry_tags: bool) -> Vec<String> {
-    let mut tags: Vec<String> = Vec::with_capacity(article.tags.len() + article.entry_categories.len());
-    let extra = if entry_tags { article.entry_categories.as_slice() } else { &[] };
+    let mut tags: Vec<String> =
+        Vec::with_capacity(article.tags.len() + article.entry_categories.len());
+    let extra = if entry_tags {
+        article.entry_categories.as_slice()
+    } else {
+        &[]
+    };
     for tag in article.tags.iter().chain(extra) {
         if !tags.iter().any(|t| t.to_lowercase() == tag.to_lowercase()) {
             tags.push(tag.clone());
