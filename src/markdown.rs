@@ -211,10 +211,10 @@ impl Sanitizer<'_> {
     /// no usable source, a tracking pixel, a share button).
     fn clean_element(&mut self, node: &Handle, tag: &str) -> bool {
         let keep = sanitize_element(node, tag, self.base);
-        if keep && tag == "img" && self.first_image.is_none() {
-            if let NodeData::Element { attrs, .. } = &node.data {
-                self.first_image = attr(&attrs.borrow(), "src").and_then(|s| Url::parse(&s).ok());
-            }
+        if let (true, "img", None, NodeData::Element { attrs, .. }) =
+            (keep, tag, &self.first_image, &node.data)
+        {
+            self.first_image = attr(&attrs.borrow(), "src").and_then(|s| Url::parse(&s).ok());
         }
         keep
     }
