@@ -162,6 +162,20 @@ fn element_name(node: &Node) -> Option<&str> {
 }
 
 /// Sanitises the children of `node` in place.
+/// Whether a `<pre>` holds one `<code>` and nothing else but white space.
+fn holds_only_code(pre: &Handle) -> bool {
+    let children = pre.children.borrow();
+    let mut codes = 0;
+    for child in children.iter() {
+        match &child.data {
+            NodeData::Element { name, .. } if &*name.local == "code" => codes += 1,
+            NodeData::Text { contents } if contents.borrow().trim().is_empty() => {}
+            _ => return false,
+        }
+    }
+    codes == 1
+}
+
 /// One walk over the parsed tree that leaves only what markdown should show.
 struct Sanitizer<'a> {
     base: Option<&'a Url>,
@@ -247,6 +261,17 @@ fn restructure(node: Handle, tag: &str) -> Handle {
         "figcaption" => wrap("p", Some("em")),
         "dt" => wrap("p", Some("strong")),
         "dd" => wrap("p", None),
+        "pre" if !holds_only_code(&node) => {
+            // htmd fences a block only around `<pre><code>`; highlighters often write
+            // `<pre><span>…` instead.
+            let children = std::mem::take(&mut *node.children.borrow_mut());
+            let code = element("code", Vec::new());
+            for child in children {
+                append(&code, child);
+            }
+            append(&node, code);
+            node
+        }
         _ => node,
     }
 }
@@ -555,6 +580,14 @@ mod tests {
         assert!(out.contains("\\- not a bullet"), "{out}");
         assert!(out.contains("\\*not em\\*"), "{out}");
         assert!(html_like.contains("[link](x)"), "{out}");
+    }
+
+    #[test]
+    fn highlighted_pre_without_code_is_still_a_code_block() {
+        let out = md(
+            "<p>Swift:</p><div class=\"code\"><pre><span class=\"k\">class</span> Signal<span>&lt;</span>Value<span>&gt;</span> {\n}</pre></div>",
+        );
+        assert_eq!(out, "Swift:\n\n```\nclass Signal<Value> {\n}\n```");
     }
 
     #[test]

@@ -274,19 +274,23 @@ fn without_declared_encoding(text: &str) -> Cow<'_, str> {
 fn escape_stray_ampersands(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 64);
     let mut rest = text;
+    // Where the next CDATA section or comment starts in `rest`; found once and reused
+    // until passed, so the whole pass stays linear.
+    let find_raw = |s: &str| match (s.find("<![CDATA["), s.find("<!--")) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let mut next_raw = find_raw(rest);
     loop {
         let next_amp = rest.find('&');
-        let next_raw = rest
-            .find("<![CDATA[")
-            .into_iter()
-            .chain(rest.find("<!--"))
-            .min();
         match (next_amp, next_raw) {
             (Some(amp), raw) if raw.is_none_or(|r| amp < r) => {
                 out.push_str(&rest[..amp]);
                 let after = &rest[amp..];
                 let consumed = push_reference(&mut out, after);
-                rest = &after[consumed..];
+                let advanced = amp + consumed;
+                rest = &rest[advanced..];
+                next_raw = next_raw.map(|r| r - advanced);
             }
             (_, Some(raw)) => {
                 let (open, close) = if rest[raw..].starts_with("<![CDATA[") {
@@ -300,6 +304,7 @@ fn escape_stray_ampersands(text: &str) -> String {
                     .map_or(rest.len(), |e| body_start + e + close.len());
                 out.push_str(&rest[..end]);
                 rest = &rest[end..];
+                next_raw = find_raw(rest);
             }
             _ => {
                 out.push_str(rest);

@@ -1,0 +1,197 @@
+//! Reality check: every real feed of the shared corpus (beside this checkout, as in CI)
+//! served over HTTP and fetched in one run. Every feed yields articles or fails with a
+//! specific message, nothing panics, and every article loads with a strict YAML parser and
+//! renders as CommonMark with only absolute http(s) links and no raw HTML; Hugo builds
+//! them all without a warning.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use common::{Sandbox, stderr, stdout};
+use pulldown_cmark::{Event, Parser, Tag};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// The corpus files whose failure is expected, with the reason the message must give.
+const EXPECTED_FAILURES: &[(&str, &str)] = &[
+    ("allthis_partial_truncated.json", "unable to parse JSON"),
+    (
+        "reuters_invalid.rss",
+        "cut off before its first complete entry",
+    ),
+    ("document_moved_html.rss", "not a feed"),
+];
+
+fn content_type(file: &str) -> &'static str {
+    match file.rsplit('.').next() {
+        Some("json") => "application/json",
+        Some("atom") => "application/atom+xml",
+        Some("rdf") => "application/rdf+xml",
+        _ => "application/rss+xml",
+    }
+}
+
+/// The links and images of a markdown body, and whether it holds raw HTML.
+fn markdown_facts(markdown: &str) -> (Vec<String>, Vec<String>) {
+    let mut urls = Vec::new();
+    let mut raw_html = Vec::new();
+    for event in Parser::new(markdown) {
+        match event {
+            Event::Start(Tag::Link { dest_url, .. })
+            | Event::Start(Tag::Image { dest_url, .. }) => {
+                urls.push(dest_url.to_string());
+            }
+            Event::Html(html) | Event::InlineHtml(html) => raw_html.push(html.to_string()),
+            _ => {}
+        }
+    }
+    (urls, raw_html)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_real_corpus_is_fetched_cleanly() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let Ok(manifest) = std::fs::read_to_string(corpus.join("MANIFEST.tsv")) else {
+        eprintln!("skipped: ../shared/corpus is not beside this checkout");
+        return;
+    };
+    let server = MockServer::start().await;
+    let mut config = String::from(
+        "[output]\ndir = \"site/content/posts\"\n[fetch]\nconcurrency = 8\nper_host = 8\n",
+    );
+    let mut names = BTreeMap::new();
+    for line in manifest.lines().skip(1) {
+        let file = line.split('\t').next().unwrap_or_default();
+        let Ok(bytes) = std::fs::read(corpus.join(file)) else {
+            continue;
+        };
+        let mut template = ResponseTemplate::new(200)
+            .set_body_raw(bytes, content_type(file.trim_end_matches(".gz")));
+        if file.ends_with(".gz") {
+            template = template.insert_header("Content-Encoding", "gzip");
+        }
+        Mock::given(method("GET"))
+            .and(path(format!("/{file}")))
+            .respond_with(template)
+            .mount(&server)
+            .await;
+        let name: String = file
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        config.push_str(&format!(
+            "[[feeds]]\nname = \"{name}\"\nurl = \"{}/{file}\"\n",
+            server.uri()
+        ));
+        names.insert(name, file.to_string());
+    }
+    let sandbox = Sandbox::with_config_text(&config);
+    let output = sandbox.run_async(&["fetch"]).await;
+    let out = stdout(&output);
+    assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "three corpus files cannot be read: {out}"
+    );
+
+    let mut failed = Vec::new();
+    for line in out.lines().filter(|l| l.contains(": failed: ")) {
+        let (name, reason) = line.split_once(": failed: ").expect("failure line");
+        let file = &names[name];
+        let expected = EXPECTED_FAILURES.iter().find(|(f, _)| f == file);
+        assert!(
+            expected.is_some_and(|(_, why)| reason.contains(why)),
+            "{file} failed unexpectedly: {reason}"
+        );
+        failed.push(file.clone());
+    }
+    assert_eq!(failed.len(), EXPECTED_FAILURES.len(), "{out}");
+
+    let articles_dir = sandbox.dir.path().join("site/content/posts");
+    let mut articles = BTreeMap::new();
+    let mut stack = vec![articles_dir.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                articles.insert(path.clone(), std::fs::read_to_string(&path).expect("utf-8"));
+            }
+        }
+    }
+    let mut with_links = 0;
+    for (path, text) in &articles {
+        let rest = text.strip_prefix("---\n").expect("front matter");
+        let end = rest.find("\n---\n").expect("closing ---");
+        let yaml: serde_json::Value = serde_saphyr::from_str(&rest[..end + 1])
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            yaml["title"].as_str().is_some_and(|t| !t.is_empty()),
+            "{}",
+            path.display()
+        );
+        let body = &rest[end + 5..];
+        let (urls, raw_html) = markdown_facts(body);
+        assert!(
+            raw_html.is_empty(),
+            "{}: raw HTML {raw_html:?}",
+            path.display()
+        );
+        for url in &urls {
+            assert!(
+                url.starts_with("https://") || url.starts_with("http://"),
+                "{}: {url}",
+                path.display()
+            );
+        }
+        with_links += usize::from(!urls.is_empty());
+        assert!(
+            !text.contains("\n\n\n") && !text.lines().any(|l| l.ends_with(' ')),
+            "{}",
+            path.display()
+        );
+    }
+    eprintln!(
+        "corpus: {} feeds, {} failed ({failed:?}), {} articles, {with_links} with links",
+        names.len(),
+        failed.len(),
+        articles.len()
+    );
+    assert!(articles.len() > 1500);
+
+    if Command::new("hugo")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        let site = sandbox.dir.path().join("site");
+        for file in [
+            "hugo.toml",
+            "layouts/_default/single.html",
+            "layouts/_default/list.html",
+        ] {
+            let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/hugo-site")
+                .join(file);
+            std::fs::create_dir_all(site.join(file).parent().expect("parent")).expect("mkdir");
+            std::fs::copy(from, site.join(file)).expect("copy");
+        }
+        let build = Command::new("hugo")
+            .arg("--source")
+            .arg(&site)
+            .output()
+            .expect("hugo");
+        let log = format!("{}{}", stdout(&build), stderr(&build));
+        assert!(
+            build.status.success() && !log.contains("WARN") && !log.contains("ERROR"),
+            "{log}"
+        );
+    } else {
+        panic!("this test needs Hugo: apt-get install hugo");
+    }
+}
