@@ -137,7 +137,15 @@ pub fn normalise(
                 .filter(|b| !b.trim().is_empty())
                 .map(|b| (b, is_plain(context, c.content_type.as_ref())))
         })
-        .or_else(|| entry.summary.as_ref().and_then(|t| text_source(t, context)));
+        .or_else(|| entry.summary.as_ref().and_then(|t| text_source(t, context)))
+        // Video feeds (YouTube, Vimeo) describe an entry only in its media.
+        .or_else(|| {
+            entry
+                .media
+                .iter()
+                .filter_map(|m| m.description.as_ref())
+                .find_map(|t| text_source(t, context))
+        });
     let summary_source = entry
         .summary
         .as_ref()

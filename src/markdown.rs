@@ -431,12 +431,35 @@ fn embed_link(node: &Handle, base: Option<&Url>) -> Option<Handle> {
     } else {
         src
     };
-    let url = clean_url(&src, base)?;
+    let url = watch_page(clean_url(&src, base)?);
     let anchor = element("a", vec![new_attr("href", url.as_str())]);
     append(&anchor, text_node(url.as_str()));
     let paragraph = element("p", Vec::new());
     append(&paragraph, anchor);
     Some(paragraph)
+}
+
+/// The page a reader would open for an embedded player: YouTube's and Vimeo's players
+/// become their watch pages; anything else stays as embedded.
+fn watch_page(player: Url) -> Url {
+    let host = player
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches("www.")
+        .to_ascii_lowercase();
+    let mut segments = player
+        .path_segments()
+        .map(|s| s.collect::<Vec<_>>())
+        .unwrap_or_default();
+    segments.retain(|s| !s.is_empty());
+    let watch = match (host.as_str(), segments.as_slice()) {
+        ("youtube.com" | "youtube-nocookie.com", ["embed", id]) => {
+            format!("https://www.youtube.com/watch?v={id}")
+        }
+        ("player.vimeo.com", ["video", id]) => format!("https://vimeo.com/{id}"),
+        _ => return player,
+    };
+    Url::parse(&watch).unwrap_or(player)
 }
 
 fn element(tag: &str, attrs: Vec<Attribute>) -> Handle {
@@ -531,7 +554,9 @@ mod tests {
     fn iframes_become_links() {
         let out = md("<p>Watch:</p><iframe src=\"//www.youtube.com/embed/abc\"></iframe>");
         assert!(
-            out.contains("[https://www.youtube.com/embed/abc](https://www.youtube.com/embed/abc)"),
+            out.contains(
+                "[https://www.youtube.com/watch?v=abc](https://www.youtube.com/watch?v=abc)"
+            ),
             "{out}"
         );
     }
