@@ -521,6 +521,13 @@ impl Pipeline {
                 }
             }
         }
+        if !written.is_empty() {
+            // One flush for the batch; only then are the entries recorded as written.
+            if let Err(error) = crate::output::sync_filesystem(&self.config.output.dir) {
+                tracing::warn!(%error, "articles left pending: could not flush them to disk");
+                return Err(PipelineError::Write(error.to_string()));
+            }
+        }
         self.store().mark_written(&written, Utc::now())?;
         match first_error {
             Some(error) => Err(PipelineError::Write(format!(
@@ -566,6 +573,10 @@ impl Pipeline {
                     Err(_) => report.missing += 1,
                 }
             }
+        }
+        if report.rewritten > 0 {
+            crate::output::sync_filesystem(&self.config.output.dir)
+                .map_err(|e| PipelineError::Write(e.to_string()))?;
         }
         Ok(report)
     }
