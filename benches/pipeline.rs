@@ -1,0 +1,394 @@
+//! End-to-end benchmark of the real pipeline against a loopback farm of feeds.
+//!
+//!     cargo bench --bench pipeline                      # 1000 feeds x 50 items
+//!     cargo bench --bench pipeline -- --quick           # 100 feeds x 20 items
+//!     cargo bench --bench pipeline -- --feeds 200 --items 50
+//!
+//! The farm runs in a child process (this binary with `--serve`), so the CPU time and
+//! peak memory reported are the pipeline's alone. Passes: cold (empty database and
+//! output), warm (every feed answers 304), new (every feed gained 2 entries); then the
+//! stage floors on the same bytes: parse only, convert only, write only, SQLite only.
+
+use std::io::{BufRead, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+// ---- the feed farm -------------------------------------------------------------------
+
+/// About 5.7 KB of WordPress-style article HTML: paragraphs with links, a figure with
+/// srcset, a block quote and a list.
+fn article_html(feed: usize, item: usize) -> String {
+    let mut html = String::with_capacity(6000);
+    for p in 0..6 {
+        html.push_str(&format!(
+            "<p>Paragraph {p} of story {item} in feed {feed}. The <a href=\"https://example.com/{feed}/{item}/{p}?utm_source=rss&amp;utm_medium=feed\">linked report</a> says the market grew by {p}% this quarter, while <strong>analysts</strong> expected a <em>smaller</em> change; the company declined to comment on what comes next &#8211; as usual.</p>\n"
+        ));
+        if p == 1 {
+            html.push_str(&format!(
+                "<figure class=\"wp-block-image\"><img loading=\"lazy\" width=\"1024\" height=\"683\" src=\"https://cdn.example.com/{feed}/{item}.jpg?w=1024\" srcset=\"https://cdn.example.com/{feed}/{item}.jpg?w=300 300w, https://cdn.example.com/{feed}/{item}.jpg?w=768 768w, https://cdn.example.com/{feed}/{item}.jpg?w=1024 1024w\" sizes=\"(max-width: 1024px) 100vw, 1024px\" alt=\"Photo {item}\"><figcaption>Image credit: Example Photo Agency</figcaption></figure>\n"
+            ));
+        }
+        if p == 3 {
+            html.push_str("<blockquote class=\"wp-block-quote\"><p>We are very happy with the results, and we expect the next quarter to be even better for all of our customers.</p><cite>A spokesperson</cite></blockquote>\n");
+            html.push_str("<ul><li>First point, with <a href=\"https://example.org/a\">a link</a></li><li>Second point</li><li>Third point, longer than the others by a few words</li></ul>\n");
+        }
+    }
+    html
+}
+
+fn feed_document(feed: usize, items: usize, generation: usize) -> String {
+    let newest = items + 2 * generation;
+    let atom = feed.is_multiple_of(10);
+    let mut doc = String::with_capacity(items * 6200);
+    if atom {
+        doc.push_str(&format!("<?xml version=\"1.0\" encoding=\"utf-8\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>Feed {feed}</title><link href=\"https://example.com/{feed}/\"/><id>urn:feed:{feed}</id><updated>2025-02-12T00:00:00Z</updated>"));
+    } else {
+        doc.push_str(&format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><rss version=\"2.0\" xmlns:content=\"http://purl.org/rss/1.0/modules/content/\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><channel><title>Feed {feed}</title><link>https://example.com/{feed}/</link><description>Farm feed</description><language>en-US</language>"));
+    }
+    for item in (newest - items..newest).rev() {
+        let html = article_html(feed, item);
+        let minute = item % 60;
+        let hour = (item / 60) % 24;
+        if atom {
+            doc.push_str(&format!("<entry><title>Story {item} of feed {feed}</title><link href=\"https://example.com/{feed}/{item}/\"/><id>urn:entry:{feed}:{item}</id><published>2025-02-11T{hour:02}:{minute:02}:00Z</published><summary>Summary of story {item}.</summary><content type=\"html\"><![CDATA[{html}]]></content></entry>"));
+        } else {
+            doc.push_str(&format!("<item><title>Story {item} of feed {feed}</title><link>https://example.com/{feed}/{item}/</link><dc:creator><![CDATA[Author {feed}]]></dc:creator><pubDate>Tue, 11 Feb 2025 {hour:02}:{minute:02}:00 +0000</pubDate><category><![CDATA[News]]></category><guid isPermaLink=\"false\">https://example.com/?p={feed}{item:05}</guid><description><![CDATA[Summary of story {item} in feed {feed}, a short excerpt [&#8230;]]]></description><content:encoded><![CDATA[{html}]]></content:encoded></item>"));
+        }
+    }
+    doc.push_str(if atom { "</feed>" } else { "</channel></rss>" });
+    doc
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let _ = encoder.write_all(bytes);
+    encoder.finish().unwrap_or_default()
+}
+
+/// The current generation of the farm and its gzipped documents, one per feed.
+type Generation = (usize, Vec<Arc<Vec<u8>>>);
+
+/// The farm: answers `GET /f/<n>.xml` with the gzipped feed (or 304 for a matching
+/// If-None-Match) and `GET /generation/<g>` by switching every feed to generation `g`.
+fn serve(feeds: usize, items: usize) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        println!("{}", listener.local_addr().expect("addr").port());
+        let documents: Arc<std::sync::RwLock<Generation>> = Arc::new(std::sync::RwLock::new((0, Vec::new())));
+        let build = move |generation: usize| (0..feeds).map(|f| Arc::new(gzip(feed_document(f, items, generation).as_bytes()))).collect::<Vec<_>>();
+        *documents.write().expect("lock") = (0, build(0));
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let documents = Arc::clone(&documents);
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut reader = tokio::io::BufReader::new(read);
+                loop {
+                    let mut request_line = String::new();
+                    if reader.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut if_none_match = None;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some((_, value)) = line
+                            .split_once(':')
+                            .filter(|(name, _)| name.eq_ignore_ascii_case("if-none-match"))
+                        {
+                            if_none_match = Some(value.trim().to_string());
+                        }
+                    }
+                    let target = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    let response: Vec<u8> = if let Some(g) = target.strip_prefix("/generation/") {
+                        let generation: usize = g.parse().unwrap_or(0);
+                        let built = build(generation);
+                        *documents.write().expect("lock") = (generation, built);
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec()
+                    } else {
+                        let feed: usize = target.trim_start_matches("/f/").trim_end_matches(".xml").parse().unwrap_or(usize::MAX);
+                        let (generation, body) = {
+                            let guard = documents.read().expect("lock");
+                            (guard.0, guard.1.get(feed).cloned())
+                        };
+                        let etag = format!("\"g{generation}-{feed}\"");
+                        match body {
+                            None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+                            Some(_) if if_none_match.as_deref() == Some(etag.as_str()) => {
+                                format!("HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\n\r\n").into_bytes()
+                            }
+                            Some(body) => {
+                                let mut out = format!("HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml; charset=utf-8\r\nContent-Encoding: gzip\r\nETag: {etag}\r\nLast-Modified: Wed, 12 Feb 2025 00:00:00 GMT\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+                                out.extend_from_slice(&body);
+                                out
+                            }
+                        }
+                    };
+                    if write.write_all(&response).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+// ---- measuring -------------------------------------------------------------------------
+
+/// CPU seconds (user + system) this process has used, and its peak resident set in KiB.
+fn usage() -> (f64, u64) {
+    // SAFETY: getrusage writes into the zeroed struct we own and reads nothing else.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (
+        seconds(usage.ru_utime) + seconds(usage.ru_stime),
+        usage.ru_maxrss as u64,
+    )
+}
+
+struct Measured {
+    name: &'static str,
+    wall: Duration,
+    cpu: f64,
+    peak_kib: u64,
+    articles: usize,
+}
+
+fn measure(name: &'static str, articles: usize, work: impl FnOnce()) -> Measured {
+    let (cpu_before, _) = usage();
+    let started = Instant::now();
+    work();
+    let wall = started.elapsed();
+    let (cpu_after, peak_kib) = usage();
+    Measured {
+        name,
+        wall,
+        cpu: cpu_after - cpu_before,
+        peak_kib,
+        articles,
+    }
+}
+
+fn print(m: &Measured) {
+    let rate = if m.wall.as_secs_f64() > 0.0 {
+        m.articles as f64 / m.wall.as_secs_f64()
+    } else {
+        0.0
+    };
+    println!(
+        "{:<16} wall {:>8.2} s   cpu {:>8.2} s   peak rss {:>7.1} MiB   {:>7} articles   {:>9.0} articles/s",
+        m.name,
+        m.wall.as_secs_f64(),
+        m.cpu,
+        m.peak_kib as f64 / 1024.0,
+        m.articles,
+        rate
+    );
+}
+
+// ---- the run ---------------------------------------------------------------------------
+
+struct Farm {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Farm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_farm(feeds: usize, items: usize) -> Farm {
+    let mut child = Command::new(std::env::current_exe().expect("own path"))
+        .args([
+            "--serve",
+            "--feeds",
+            &feeds.to_string(),
+            "--items",
+            &items.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the farm");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("farm stdout"))
+        .read_line(&mut line)
+        .expect("farm port");
+    Farm {
+        port: line.trim().parse().expect("port number"),
+        child,
+    }
+}
+
+fn config_text(dir: &Path, port: u16, feeds: usize) -> String {
+    let mut text = format!(
+        "[storage]\ndatabase = \"{}/state/tidings.db\"\n[output]\ndir = \"{}/articles\"\n[fetch]\nconcurrency = 16\nper_host = 16\n",
+        dir.display(),
+        dir.display()
+    );
+    for f in 0..feeds {
+        text.push_str(&format!(
+            "[[feeds]]\nname = \"f{f}\"\nurl = \"http://127.0.0.1:{port}/f/{f}.xml\"\n"
+        ));
+    }
+    text
+}
+
+fn run_pass(runtime: &tokio::runtime::Runtime, config: &tidings::config::Config) -> usize {
+    let store = tidings::store::Store::open(&config.database).expect("database");
+    let fetcher = tidings::fetch::Fetcher::new(&config.fetch).expect("client");
+    let pipeline = tidings::pipeline::Pipeline::new(Arc::new(config.clone()), fetcher, store);
+    let reports = runtime.block_on(pipeline.run_feeds(config.feeds.clone(), |_| {}));
+    let totals = tidings::pipeline::Totals::of(&reports);
+    assert_eq!(totals.failed, 0, "a feed failed: {reports:?}");
+    totals.new
+}
+
+fn argument(args: &[String], name: &str, default: usize) -> usize {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let feeds = argument(&args, "--feeds", if quick { 100 } else { 1000 });
+    let items = argument(&args, "--items", if quick { 20 } else { 50 });
+    if args.iter().any(|a| a == "--serve") {
+        serve(feeds, items);
+        return;
+    }
+    let farm = start_farm(feeds, items);
+    let dir = tempfile::tempdir_in(
+        std::env::var_os("TIDINGS_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from),
+    )
+    .expect("temp dir");
+    let text = config_text(dir.path(), farm.port, feeds);
+    let config =
+        tidings::config::parse(&text, Path::new("bench.toml"), dir.path()).expect("config");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    println!(
+        "tidings pipeline benchmark: {feeds} feeds x {items} items (10% Atom, gzip, ETag), {} cores",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+
+    let mut written = 0;
+    let cold = measure("cold", feeds * items, || {
+        written = run_pass(&runtime, &config)
+    });
+    assert_eq!(written, feeds * items, "every entry written");
+    print(&cold);
+    let warm = measure("warm (304)", 0, || written = run_pass(&runtime, &config));
+    assert_eq!(written, 0);
+    print(&warm);
+    let client = std::net::TcpStream::connect(("127.0.0.1", farm.port)).and_then(|mut s| {
+        s.write_all(b"GET /generation/1 HTTP/1.1\r\nHost: farm\r\n\r\n")?;
+        let mut reply = String::new();
+        BufReader::new(s).read_line(&mut reply)?;
+        Ok(reply)
+    });
+    assert!(
+        client.is_ok_and(|r| r.starts_with("HTTP/1.1 200")),
+        "farm switched to generation 1"
+    );
+    let new = measure("new (+2/feed)", feeds * 2, || {
+        written = run_pass(&runtime, &config)
+    });
+    assert_eq!(written, feeds * 2);
+    print(&new);
+    drop(farm);
+
+    // ---- stage floors on the same bytes ----
+    println!("stage floors (same data, one core unless noted):");
+    let documents: Vec<String> = (0..feeds).map(|f| feed_document(f, items, 0)).collect();
+    let parse = measure("parse only", feeds * items, || {
+        for doc in &documents {
+            let feed = feed_rs::parser::parse(doc.as_bytes()).expect("parse");
+            assert_eq!(feed.entries.len(), items);
+        }
+    });
+    print(&parse);
+    let html: Vec<String> = (0..feeds)
+        .flat_map(|f| (0..items).map(move |i| article_html(f, i)))
+        .collect();
+    let convert = measure("convert only", html.len(), || {
+        for h in &html {
+            assert!(!tidings::markdown::html_to_markdown(h, None).is_empty());
+        }
+    });
+    print(&convert);
+    let out = dir.path().join("floor-files");
+    let write = measure("write only", html.len(), || {
+        for (n, h) in html.iter().enumerate() {
+            let relative = PathBuf::from(format!("f{}/{n}.md", n / items));
+            tidings::output::write_atomic(&out, &relative, h.as_bytes()).expect("write");
+        }
+        tidings::output::sync_filesystem(&out).expect("sync");
+    });
+    print(&write);
+    let mut store = tidings::store::Store::open(&dir.path().join("floor.db")).expect("database");
+    let sqlite = measure("sqlite only", html.len(), || {
+        for f in 0..feeds {
+            let articles: Vec<tidings::article::Article> = (0..items)
+                .map(|i| tidings::article::Article {
+                    key: format!("k{f}-{i}"),
+                    guid: None,
+                    canonical_link: Some(format!("https://example.com/{f}/{i}/")),
+                    title: format!("Story {i}"),
+                    published: None,
+                    summary: "Summary".into(),
+                    body: html[f * items + i].clone(),
+                    link: None,
+                    lang: "en".into(),
+                    categories: vec![],
+                    tags: vec![],
+                    entry_categories: vec![],
+                    thumbnail: None,
+                })
+                .collect();
+            let options = tidings::store::ClaimOptions {
+                rewrite_updates: true,
+                cross_feed_dedup: true,
+            };
+            store
+                .claim(
+                    &format!("f{f}"),
+                    &articles,
+                    options,
+                    Utc::now(),
+                    &|a, _| PathBuf::from(format!("{}.md", a.key)),
+                    &|_| false,
+                )
+                .expect("claim");
+        }
+    });
+    print(&sqlite);
+    let floor = parse.cpu + convert.cpu + write.cpu + sqlite.cpu;
+    println!(
+        "cold CPU {:.2} s vs the sum of the stage floors {:.2} s: {:.2}x",
+        cold.cpu,
+        floor,
+        cold.cpu / floor
+    );
+}
