@@ -354,6 +354,7 @@ fn main() {
                 .map(|i| tidings::article::Article {
                     key: format!("k{f}-{i}"),
                     guid: None,
+                    raw_hash: String::new(),
                     canonical_link: Some(format!("https://example.com/{f}/{i}/")),
                     title: format!("Story {i}"),
                     published: None,

@@ -27,6 +27,9 @@ pub struct Article {
     /// The guid/id the feed gave, when it gave one.
     #[serde(default)]
     pub guid: Option<String>,
+    /// A digest of the entry as the feed wrote it: unchanged means nothing to convert.
+    #[serde(default)]
+    pub raw_hash: String,
     /// The link with tracking parameters and fragment dropped: the story's identity
     /// across feeds.
     pub canonical_link: Option<String>,
@@ -114,6 +117,7 @@ fn primary_language(tag: &str) -> Option<String> {
 /// Normalises one entry.
 pub fn normalise(
     entry: &Entry,
+    identity: Identity,
     context: &FeedContext,
     feed: &FeedConfig,
     summary_chars: usize,
@@ -190,8 +194,6 @@ pub fn normalise(
         .unwrap_or_else(|| "Untitled".to_string());
 
     let published = entry.published.or(entry.updated);
-    let canonical = link_url.as_ref().map(canonical_link);
-    let key = entry_key(&entry.id, canonical.as_deref(), &title, published);
     let lang = feed
         .lang
         .clone()
@@ -204,11 +206,11 @@ pub fn normalise(
         .filter(|c| !c.is_empty())
         .collect();
 
-    let guid = Some(entry.id.trim().to_string()).filter(|id| !id.is_empty());
     Article {
-        key,
-        guid,
-        canonical_link: canonical,
+        key: identity.key,
+        guid: identity.guid,
+        canonical_link: identity.canonical_link,
+        raw_hash: identity.raw_hash,
         title,
         published,
         summary,
@@ -301,31 +303,92 @@ fn escape_link_text(text: &str) -> String {
     out
 }
 
-/// An entry's identity: its id when the feed gave one, else its canonical link, else a
-/// hash of its title and date.
-fn entry_key(
-    id: &str,
-    canonical: Option<&str>,
-    title: &str,
-    published: Option<DateTime<Utc>>,
-) -> String {
-    let id = id.trim();
-    if !id.is_empty() {
-        return id.to_string();
+/// Who an entry is, worked out before any HTML work: its key, and a digest of everything
+/// the feed said about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub key: String,
+    pub guid: Option<String>,
+    pub canonical_link: Option<String>,
+    pub raw_hash: String,
+}
+
+/// The entry's key (its id when the feed gave one, else its canonical link, else a hash of
+/// its title and date) and the digest of its raw fields. Cheap: no HTML is parsed.
+pub fn identify(entry: &Entry, context: &FeedContext) -> Identity {
+    let canonical = entry_link(&entry.links)
+        .and_then(|href| clean_url(href, context.base.as_ref()))
+        .map(|url| canonical_link(&url));
+    let guid = Some(entry.id.trim().to_string()).filter(|id| !id.is_empty());
+    let raw_title = entry.title.as_ref().map_or("", |t| t.content.as_str());
+    let published = entry.published.or(entry.updated);
+    let key = match (&guid, &canonical) {
+        (Some(guid), _) => guid.clone(),
+        (None, Some(link)) => link.clone(),
+        (None, None) => {
+            let mut hasher = Sha256::new();
+            hasher.update(raw_title.trim().as_bytes());
+            hasher.update([0u8]);
+            hasher.update(
+                published
+                    .map(|d| d.to_rfc3339())
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
+            format!("sha256:{}", hex(&hasher.finalize()))
+        }
+    };
+    Identity {
+        key,
+        guid,
+        canonical_link: canonical,
+        raw_hash: raw_digest(entry),
     }
-    if let Some(link) = canonical {
-        return link.to_string();
-    }
+}
+
+/// A digest of every field normalisation reads.
+fn raw_digest(entry: &Entry) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(title.as_bytes());
-    hasher.update([0u8]);
-    hasher.update(
-        published
-            .map(|d| d.to_rfc3339())
-            .unwrap_or_default()
-            .as_bytes(),
+    let mut part = |text: &str| {
+        hasher.update(text.as_bytes());
+        hasher.update([0u8]);
+    };
+    part(&entry.id);
+    part(entry.title.as_ref().map_or("", |t| t.content.as_str()));
+    part(entry.summary.as_ref().map_or("", |t| t.content.as_str()));
+    part(
+        entry
+            .content
+            .as_ref()
+            .and_then(|c| c.body.as_deref())
+            .unwrap_or(""),
     );
-    format!("sha256:{}", hex(&hasher.finalize()))
+    part(entry.base.as_deref().unwrap_or(""));
+    for link in &entry.links {
+        part(&link.href);
+        part(link.rel.as_deref().unwrap_or(""));
+    }
+    part(&entry.published.map(|d| d.to_rfc3339()).unwrap_or_default());
+    part(&entry.updated.map(|d| d.to_rfc3339()).unwrap_or_default());
+    for category in &entry.categories {
+        part(&category.term);
+        part(category.label.as_deref().unwrap_or(""));
+    }
+    for media in &entry.media {
+        part(
+            media
+                .description
+                .as_ref()
+                .map_or("", |t| t.content.as_str()),
+        );
+        for thumbnail in &media.thumbnails {
+            part(&thumbnail.image.uri);
+        }
+        for content in &media.content {
+            part(content.url.as_ref().map_or("", |u| u.as_str()));
+        }
+    }
+    hex(&hasher.finalize())
 }
 
 /// The entry's page: the first link that is not an enclosure, a comment feed or similar.
@@ -380,15 +443,15 @@ pub fn bound_fields(entry: &mut Entry, max_bytes: usize) {
 /// Gives entries that share a guid but not a link keys of their own (`guid#link`), so a
 /// feed that repeats one guid on every item, or on two items, loses none of them. Entries
 /// whose guid is unique keep the guid as their key.
-pub fn disambiguate_keys(articles: &mut [Article]) {
+pub fn disambiguate_keys(identities: &mut [Identity]) {
     let mut links_by_key: std::collections::HashMap<&str, std::collections::HashSet<Option<&str>>> =
         std::collections::HashMap::new();
-    for article in articles.iter() {
-        if article.guid.is_some() {
+    for identity in identities.iter() {
+        if identity.guid.is_some() {
             links_by_key
-                .entry(article.key.as_str())
+                .entry(identity.key.as_str())
                 .or_default()
-                .insert(article.canonical_link.as_deref());
+                .insert(identity.canonical_link.as_deref());
         }
     }
     let shared: std::collections::HashSet<String> = links_by_key
@@ -396,13 +459,13 @@ pub fn disambiguate_keys(articles: &mut [Article]) {
         .filter(|(_, links)| links.len() > 1)
         .map(|(key, _)| key.to_string())
         .collect();
-    for article in articles.iter_mut() {
-        if shared.contains(&article.key) {
-            let distinct = article
+    for identity in identities.iter_mut() {
+        if shared.contains(&identity.key) {
+            let distinct = identity
                 .canonical_link
                 .clone()
-                .unwrap_or_else(|| format!("title:{}", article.title));
-            article.key = format!("{}#{distinct}", article.key);
+                .unwrap_or_else(|| format!("raw:{}", identity.raw_hash));
+            identity.key = format!("{}#{distinct}", identity.key);
         }
     }
 }
@@ -411,21 +474,12 @@ pub fn disambiguate_keys(articles: &mut [Article]) {
 mod tests {
     use super::*;
 
-    fn article(guid: &str, link: &str) -> Article {
-        Article {
+    fn article(guid: &str, link: &str) -> Identity {
+        Identity {
             key: guid.into(),
             guid: Some(guid.into()),
             canonical_link: Some(link.into()),
-            title: "t".into(),
-            published: None,
-            summary: String::new(),
-            body: String::new(),
-            link: Some(link.into()),
-            lang: "en".into(),
-            categories: vec![],
-            tags: vec![],
-            entry_categories: vec![],
-            thumbnail: None,
+            raw_hash: String::new(),
         }
     }
 

@@ -10,7 +10,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::article::{Article, FeedContext, bound_fields, disambiguate_keys, hex, normalise};
+use crate::article::{
+    Article, FeedContext, Identity, bound_fields, disambiguate_keys, hex, identify, normalise,
+};
 use crate::config::{Config, Dedup, FeedConfig, OnUpdate};
 use crate::fetch::{FetchOutcome, FetchStatus, Fetcher, Validators};
 use crate::output::{slugify, write_atomic};
@@ -425,12 +427,32 @@ impl Pipeline {
         let now = Utc::now();
         let hint = update_hint(parsed.ttl, &document.body).map(|wait| now + wait);
         let context = FeedContext::from_feed(&parsed, &document.final_url);
-        let mut articles: Vec<Article> = parsed
+        let mut identities: Vec<Identity> = parsed
             .entries
             .iter()
-            .map(|entry| normalise(entry, &context, feed, self.config.output.summary_chars))
+            .map(|e| identify(e, &context))
             .collect();
-        disambiguate_keys(&mut articles);
+        disambiguate_keys(&mut identities);
+        // Entries the feed repeats exactly as before need no HTML work at all.
+        let unchanged = self
+            .store()
+            .unchanged_keys(&feed.name, &identities)
+            .map_err(|e| ProcessError::Failed(e.to_string()))?;
+        let articles: Vec<Article> = parsed
+            .entries
+            .iter()
+            .zip(identities)
+            .filter(|(_, identity)| !unchanged.contains(&identity.key))
+            .map(|(entry, identity)| {
+                normalise(
+                    entry,
+                    identity,
+                    &context,
+                    feed,
+                    self.config.output.summary_chars,
+                )
+            })
+            .collect();
         let options = ClaimOptions {
             rewrite_updates: feed.on_update == OnUpdate::Rewrite,
             cross_feed_dedup: feed.dedup == Dedup::Global,
@@ -448,7 +470,7 @@ impl Pipeline {
             )
         };
         let taken_on_disk = |relative: &Path| output.dir.join(relative).exists();
-        let report = self
+        let mut report = self
             .store()
             .claim(
                 &feed.name,
@@ -459,6 +481,7 @@ impl Pipeline {
                 &taken_on_disk,
             )
             .map_err(|e| ProcessError::Failed(e.to_string()))?;
+        report.unchanged += unchanged.len();
         Ok((report, hint))
     }
 

@@ -63,6 +63,9 @@ CREATE INDEX entries_canonical ON entries (canonical_link);
      ) STRICT;
      ALTER TABLE feeds ADD COLUMN lease_holder TEXT;
      ALTER TABLE feeds ADD COLUMN lease_until TEXT;",
+    // The digest of an entry as the feed wrote it: when it has not changed, the entry is
+    // not converted again.
+    "ALTER TABLE entries ADD COLUMN raw_hash TEXT;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -382,11 +385,14 @@ impl Store {
             )?;
             let mut path_used = tx.prepare_cached("SELECT 1 FROM entries WHERE path = ?1")?;
             let mut insert = tx.prepare_cached(
-                "INSERT INTO entries (feed, key, canonical_link, path, content_hash, article, date, first_seen, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending')",
+                "INSERT INTO entries (feed, key, canonical_link, path, content_hash, article, date, first_seen, state, raw_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9)",
             )?;
-            let mut update =
-                tx.prepare_cached("UPDATE entries SET content_hash = ?2, article = ?3, state = 'pending' WHERE id = ?1")?;
+            let mut update = tx.prepare_cached(
+                "UPDATE entries SET content_hash = ?2, article = ?3, state = 'pending', raw_hash = ?4 WHERE id = ?1",
+            )?;
+            let mut refresh_raw =
+                tx.prepare_cached("UPDATE entries SET raw_hash = ?2 WHERE id = ?1")?;
             for article in articles {
                 // A document that lists one entry twice describes one entry.
                 if !seen_keys.insert(article.key.as_str()) {
@@ -403,10 +409,19 @@ impl Store {
                         .optional()?;
                 }
                 match known {
-                    Some((_, stored_hash)) if stored_hash == hash => report.unchanged += 1,
-                    Some(_) if !options.rewrite_updates => report.unchanged += 1,
+                    Some((id, stored_hash)) if stored_hash == hash || !options.rewrite_updates => {
+                        // Same content from changed raw text (or an edit to ignore): remember
+                        // the raw text so it is not converted again next time.
+                        refresh_raw.execute(params![id, article.raw_hash])?;
+                        report.unchanged += 1;
+                    }
                     Some((id, _)) => {
-                        update.execute(params![id, hash, serde_json::to_string(article)?])?;
+                        update.execute(params![
+                            id,
+                            hash,
+                            serde_json::to_string(article)?,
+                            article.raw_hash
+                        ])?;
                         report.updated += 1;
                     }
                     None if known_duplicate.exists(params![feed, article.key])? => {
@@ -452,6 +467,7 @@ impl Store {
                             serde_json::to_string(article)?,
                             timestamp(date),
                             timestamp(now),
+                            article.raw_hash,
                         ])?;
                         report.new += 1;
                     }
@@ -460,6 +476,28 @@ impl Store {
         }
         tx.commit()?;
         Ok(report)
+    }
+
+    /// The keys of `feed` whose stored raw digest equals the given one: entries the feed
+    /// repeats unchanged, which need no conversion at all.
+    pub fn unchanged_keys(
+        &self,
+        feed: &str,
+        identities: &[crate::article::Identity],
+    ) -> Result<HashSet<String>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT raw_hash FROM entries WHERE feed = ?1 AND key = ?2")?;
+        let mut unchanged = HashSet::new();
+        for identity in identities {
+            let stored: Option<Option<String>> = statement
+                .query_row(params![feed, identity.key], |r| r.get(0))
+                .optional()?;
+            if stored.flatten().as_deref() == Some(identity.raw_hash.as_str()) {
+                unchanged.insert(identity.key.clone());
+            }
+        }
+        Ok(unchanged)
     }
 
     /// Takes the right to fetch `feed` for `ttl`, unless another live process holds it.
