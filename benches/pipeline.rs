@@ -279,6 +279,7 @@ fn main() {
         serve(feeds, items);
         return;
     }
+    tidings::runtime::limit_allocator_arenas();
     let farm = start_farm(feeds, items);
     let dir = tempfile::tempdir_in(
         std::env::var_os("TIDINGS_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from),
@@ -287,12 +288,16 @@ fn main() {
     let text = config_text(dir.path(), farm.port, feeds);
     let config =
         tidings::config::parse(&text, Path::new("bench.toml"), dir.path()).expect("config");
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let runtime = tidings::runtime::build_runtime().expect("runtime");
     println!(
         "tidings pipeline benchmark: {feeds} feeds x {items} items (10% Atom, gzip, ETag), {} cores",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
 
+    println!(
+        "peak rss before the first pass: {:.1} MiB",
+        usage().1 as f64 / 1024.0
+    );
     let mut written = 0;
     let cold = measure("cold", feeds * items, || {
         written = run_pass(&runtime, &config)

@@ -16,6 +16,7 @@ pub mod output;
 pub mod parse;
 pub mod pipeline;
 pub mod render;
+pub mod runtime;
 pub mod schedule;
 pub mod store;
 pub mod text;

@@ -85,6 +85,7 @@ const EXIT_FEED_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
+    tidings::runtime::limit_allocator_arenas();
     let cli = Cli::parse();
     init_logging(&cli);
     let config = match load_config(&cli) {
@@ -174,7 +175,7 @@ fn fetch(config: Config, names: &[String]) -> anyhow::Result<ExitCode> {
     if let Err(error) = pipeline.write_all_pending() {
         eprintln!("tidings: {error}");
     }
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let runtime = tidings::runtime::build_runtime().context("cannot start the async runtime")?;
     let progress = Progress::new(feeds.len());
     let reports = runtime.block_on(pipeline.run_feeds(feeds, |report| progress.finished(report)));
     progress.clear();
@@ -188,7 +189,7 @@ fn fetch(config: Config, names: &[String]) -> anyhow::Result<ExitCode> {
 }
 
 fn run(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let runtime = tidings::runtime::build_runtime().context("cannot start the async runtime")?;
     let result = runtime.block_on(tidings::daemon::run(config_path, config));
     // Blocking work still running (a file write, a parse) gets a moment to finish.
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));

@@ -273,41 +273,46 @@ fn without_declared_encoding(text: &str) -> Cow<'_, str> {
 /// comments are left alone: their `&` is literal text.
 fn escape_stray_ampersands(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 64);
-    let mut rest = text;
-    // Where the next CDATA section or comment starts in `rest`; found once and reused
-    // until passed, so the whole pass stays linear.
-    let find_raw = |s: &str| match (s.find("<![CDATA["), s.find("<!--")) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    let mut next_raw = find_raw(rest);
+    // Positions (in `text`) of the next CDATA section and comment, each searched for again
+    // only once passed, so the whole pass stays linear.
+    let next_from = |from: usize, needle: &str| text[from..].find(needle).map(|i| from + i);
+    let mut next_cdata = next_from(0, "<![CDATA[");
+    let mut next_comment = next_from(0, "<!--");
+    let mut at = 0;
     loop {
-        let next_amp = rest.find('&');
-        match (next_amp, next_raw) {
+        let raw = match (next_cdata, next_comment) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match (text[at..].find('&').map(|i| at + i), raw) {
             (Some(amp), raw) if raw.is_none_or(|r| amp < r) => {
-                out.push_str(&rest[..amp]);
-                let after = &rest[amp..];
-                let consumed = push_reference(&mut out, after);
-                let advanced = amp + consumed;
-                rest = &rest[advanced..];
-                next_raw = next_raw.map(|r| r - advanced);
+                out.push_str(&text[at..amp]);
+                at = amp + push_reference(&mut out, &text[amp..]);
             }
             (_, Some(raw)) => {
-                let (open, close) = if rest[raw..].starts_with("<![CDATA[") {
-                    ("<![CDATA[", "]]>")
+                let close = if next_cdata == Some(raw) {
+                    "]]>"
                 } else {
-                    ("<!--", "-->")
+                    "-->"
                 };
-                let body_start = raw + open.len();
-                let end = rest[body_start..]
-                    .find(close)
-                    .map_or(rest.len(), |e| body_start + e + close.len());
-                out.push_str(&rest[..end]);
-                rest = &rest[end..];
-                next_raw = find_raw(rest);
+                let body = raw
+                    + if close == "]]>" {
+                        "<![CDATA[".len()
+                    } else {
+                        "<!--".len()
+                    };
+                let end = next_from(body, close).map_or(text.len(), |e| e + close.len());
+                out.push_str(&text[at..end]);
+                at = end;
+                if next_cdata.is_some_and(|c| c < at) {
+                    next_cdata = next_from(at, "<![CDATA[");
+                }
+                if next_comment.is_some_and(|c| c < at) {
+                    next_comment = next_from(at, "<!--");
+                }
             }
             _ => {
-                out.push_str(rest);
+                out.push_str(&text[at..]);
                 return out;
             }
         }
