@@ -131,25 +131,29 @@ impl Pipeline {
         feeds: Vec<FeedConfig>,
         mut on_report: impl FnMut(&FeedReport),
     ) -> Vec<FeedReport> {
-        let limit = Arc::new(Semaphore::new(self.config.fetch.concurrency));
-        let mut tasks = JoinSet::new();
-        for (index, feed) in feeds.iter().cloned().enumerate() {
-            let pipeline = Arc::clone(self);
-            let limit = Arc::clone(&limit);
-            tasks.spawn(async move {
-                let _permit = limit.acquire_owned().await;
-                (index, pipeline.run_feed(&feed).await)
-            });
-        }
+        // Only `concurrency` passes exist at any time (not one waiting task per feed), so
+        // memory stays flat however many feeds there are.
+        let limit = self.config.fetch.concurrency;
         let mut reports: Vec<Option<FeedReport>> = vec![None; feeds.len()];
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok((index, report)) => {
+        let mut tasks = JoinSet::new();
+        let mut finish_one =
+            |joined: Option<Result<(usize, FeedReport), tokio::task::JoinError>>| match joined {
+                Some(Ok((index, report))) => {
                     on_report(&report);
                     reports[index] = Some(report);
                 }
-                Err(error) => tracing::error!(%error, "a feed task panicked"),
+                Some(Err(error)) => tracing::error!(%error, "a feed task panicked"),
+                None => {}
+            };
+        for (index, feed) in feeds.iter().cloned().enumerate() {
+            if tasks.len() >= limit {
+                finish_one(tasks.join_next().await);
             }
+            let pipeline = Arc::clone(self);
+            tasks.spawn(async move { (index, pipeline.run_feed(&feed).await) });
+        }
+        while !tasks.is_empty() {
+            finish_one(tasks.join_next().await);
         }
         reports
             .into_iter()
