@@ -160,17 +160,31 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn fetch(config: Config, names: &[String]) -> anyhow::Result<ExitCode> {
+/// The named feeds (all when none are named) and a pipeline over the database; `None`
+/// (after saying why) when a name is unknown.
+fn open_pipeline(
+    config: Config,
+    names: &[String],
+) -> anyhow::Result<Option<(Vec<tidings::config::FeedConfig>, Arc<Pipeline>)>> {
     let feeds = match config.select_feeds(names) {
         Ok(feeds) => feeds,
         Err(error) => {
             eprintln!("tidings: {error}");
-            return Ok(ExitCode::from(EXIT_USAGE));
+            return Ok(None);
         }
     };
     let store = Store::open(&config.database)?;
     let fetcher = Fetcher::new(&config.fetch)?;
-    let pipeline = Pipeline::new(Arc::new(config), fetcher, store);
+    Ok(Some((
+        feeds,
+        Pipeline::new(Arc::new(config), fetcher, store),
+    )))
+}
+
+fn fetch(config: Config, names: &[String]) -> anyhow::Result<ExitCode> {
+    let Some((feeds, pipeline)) = open_pipeline(config, names)? else {
+        return Ok(ExitCode::from(EXIT_USAGE));
+    };
     // Articles claimed by an earlier run that stopped before writing them come first.
     if let Err(error) = pipeline.write_all_pending() {
         eprintln!("tidings: {error}");
@@ -290,16 +304,9 @@ impl Progress {
 }
 
 fn render(config: Config, names: &[String]) -> anyhow::Result<ExitCode> {
-    let feeds = match config.select_feeds(names) {
-        Ok(feeds) => feeds,
-        Err(error) => {
-            eprintln!("tidings: {error}");
-            return Ok(ExitCode::from(EXIT_USAGE));
-        }
+    let Some((feeds, pipeline)) = open_pipeline(config, names)? else {
+        return Ok(ExitCode::from(EXIT_USAGE));
     };
-    let store = Store::open(&config.database)?;
-    let fetcher = Fetcher::new(&config.fetch)?;
-    let pipeline = Pipeline::new(Arc::new(config), fetcher, store);
     let report = pipeline.render_written(&feeds)?;
     println!(
         "rendered: {} rewritten, {} unchanged, {} deleted downstream (left deleted)",
