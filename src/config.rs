@@ -130,7 +130,8 @@ pub struct FeedConfig {
     pub lang: Option<String>,
     pub categories: Vec<String>,
     pub tags: Vec<String>,
-    pub schedule: Schedule,
+    /// Shared: feeds without a schedule of their own point at the one default.
+    pub schedule: std::sync::Arc<Schedule>,
     /// The zone of dates in the feed that name none.
     pub timezone: Tz,
     /// Extra request headers (a token, a cookie), validated.
@@ -451,9 +452,10 @@ pub fn parse(text: &str, source: &Path, base: &Path) -> Result<Config, ConfigErr
         startup_spread: Duration::from_secs(raw.daemon.startup_spread_secs.unwrap_or(60)),
     };
 
-    let default_schedule =
+    let default_schedule = std::sync::Arc::new(
         Schedule::parse(raw.daemon.schedule.as_deref().unwrap_or(DEFAULT_SCHEDULE))
-            .map_err(|e| invalid("daemon.schedule", e.to_string()))?;
+            .map_err(|e| invalid("daemon.schedule", e.to_string()))?,
+    );
     let global_front_matter = FrontMatter::default().overridden_by(&raw.front_matter);
 
     let mut seen_names = HashSet::new();
@@ -469,9 +471,9 @@ pub fn parse(text: &str, source: &Path, base: &Path) -> Result<Config, ConfigErr
         }
         let url = check_feed_url(&feed.url).map_err(|m| invalid(&key("url"), m))?;
         let schedule = match feed.schedule.as_deref() {
-            Some(text) => {
-                Schedule::parse(text).map_err(|e| invalid(&key("schedule"), e.to_string()))?
-            }
+            Some(text) => std::sync::Arc::new(
+                Schedule::parse(text).map_err(|e| invalid(&key("schedule"), e.to_string()))?,
+            ),
             None => default_schedule.clone(),
         };
         if feed
