@@ -87,8 +87,6 @@ pub enum PipelineError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Write(String),
-    #[error("internal task failed: {0}")]
-    Task(String),
 }
 
 /// Everything a pass needs, shared by all feeds of a run.
