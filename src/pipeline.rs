@@ -314,8 +314,9 @@ impl Pipeline {
                 FetchStatus::Fetched(document) => document,
             };
             let body_hash = hex(&Sha256::digest(&document.body));
+            let validators_now = document.validators.clone();
             let fetched = |not_before| FetchRecord::Fetched {
-                validators: document.validators.clone(),
+                validators: validators_now.clone(),
                 body_hash: body_hash.clone(),
                 moved_to: moved_to.as_ref().map(url::Url::to_string),
                 not_before,
@@ -324,19 +325,13 @@ impl Pipeline {
                 self.record(feed, fetched(outcome.fresh_until)).await?;
                 return Ok((FeedOutcome::SameContent, notes));
             }
-            let (validators_now, moved_now) = (document.validators.clone(), moved_to.clone());
             let feed_config = feed.clone();
             let processed = self
                 .blocking(move |p| Ok::<_, String>(p.process_document(&feed_config, &document)))
                 .await;
             match processed {
                 Ok(Ok((report, feed_hint))) => {
-                    let record = FetchRecord::Fetched {
-                        validators: validators_now,
-                        body_hash,
-                        moved_to: moved_now.as_ref().map(url::Url::to_string),
-                        not_before: latest(outcome.fresh_until, feed_hint),
-                    };
+                    let record = fetched(latest(outcome.fresh_until, feed_hint));
                     // The validators are stored only once the entries are claimed: a crash
                     // before this point refetches the document instead of getting a 304
                     // and losing entries.

@@ -18,6 +18,29 @@ async fn serve(server: &MockServer, at: &str, body: Vec<u8>, content_type: &str)
         .await;
 }
 
+/// Serves rss2.xml at `at` with an ETag and a Last-Modified date, and answers 304 to a
+/// request that sends that ETag back.
+async fn serve_with_validators(server: &MockServer, at: &str) {
+    Mock::given(method("GET"))
+        .and(path(at))
+        .and(header("if-none-match", "\"v1\""))
+        .respond_with(ResponseTemplate::new(304))
+        .with_priority(1)
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(at))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture("rss2.xml"), "application/rss+xml")
+                .insert_header("ETag", "\"v1\"")
+                .insert_header("Last-Modified", "Tue, 09 Jul 2024 18:30:00 GMT"),
+        )
+        .with_priority(2)
+        .mount(server)
+        .await;
+}
+
 /// Files written for the project's own fixtures, one feed per format, compared with the
 /// expected files under tests/golden/. `TIDINGS_UPDATE_GOLDEN=1` rewrites them (then read
 /// the diff before committing).
@@ -147,25 +170,7 @@ async fn techcrunch_reference_feed_is_written_byte_for_byte() {
 #[tokio::test(flavor = "multi_thread")]
 async fn rerun_of_unchanged_feed_sends_validators_and_writes_nothing() {
     let server = MockServer::start().await;
-    // With the validators of the first answer the server says 304; without, the feed.
-    Mock::given(method("GET"))
-        .and(path("/feed.xml"))
-        .and(header("if-none-match", "\"v1\""))
-        .respond_with(ResponseTemplate::new(304))
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/feed.xml"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(fixture("rss2.xml"), "application/rss+xml")
-                .insert_header("ETag", "\"v1\"")
-                .insert_header("Last-Modified", "Tue, 09 Jul 2024 18:30:00 GMT"),
-        )
-        .with_priority(2)
-        .mount(&server)
-        .await;
+    serve_with_validators(&server, "/feed.xml").await;
     let sandbox = Sandbox::new(&[("notes", format!("{}/feed.xml", server.uri()))], "");
 
     let first = sandbox.run_async(&["fetch"]).await;
@@ -393,23 +398,7 @@ async fn named_feeds_are_the_only_ones_fetched() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unwritable_output_keeps_articles_pending_until_a_later_run() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/feed.xml"))
-        .and(header("if-none-match", "\"v1\""))
-        .respond_with(ResponseTemplate::new(304))
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/feed.xml"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(fixture("rss2.xml"), "application/rss+xml")
-                .insert_header("ETag", "\"v1\""),
-        )
-        .with_priority(2)
-        .mount(&server)
-        .await;
+    serve_with_validators(&server, "/feed.xml").await;
     let sandbox = Sandbox::new(&[("notes", format!("{}/feed.xml", server.uri()))], "");
     // A file where the output folder should be: no article can be written under it.
     std::fs::write(sandbox.articles_dir(), b"not a folder").expect("block output");
