@@ -253,11 +253,9 @@ fn config_text(dir: &Path, port: u16, feeds: usize) -> String {
 }
 
 fn run_pass(runtime: &tokio::runtime::Runtime, config: &tidings::config::Config) -> usize {
-    let store = tidings::store::Store::open(&config.database).expect("database");
-    let fetcher = tidings::fetch::Fetcher::new(&config.fetch).expect("client");
-    let pipeline = tidings::pipeline::Pipeline::new(Arc::new(config.clone()), fetcher, store);
+    let pipeline = tidings::Pipeline::open(config.clone()).expect("database and client");
     let reports = runtime.block_on(pipeline.run_feeds(config.feeds.clone(), |_| {}));
-    let totals = tidings::pipeline::Totals::of(&reports);
+    let totals = tidings::Totals::of(&reports);
     assert_eq!(totals.failed, 0, "a feed failed: {reports:?}");
     totals.new
 }
@@ -279,7 +277,7 @@ fn main() {
         serve(feeds, items);
         return;
     }
-    tidings::runtime::limit_allocator_arenas();
+    tidings::limit_allocator_arenas();
     let farm = start_farm(feeds, items);
     let dir = tempfile::tempdir_in(
         std::env::var_os("TIDINGS_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from),
@@ -288,7 +286,7 @@ fn main() {
     let text = config_text(dir.path(), farm.port, feeds);
     let config =
         tidings::config::parse(&text, Path::new("bench.toml"), dir.path()).expect("config");
-    let runtime = tidings::runtime::build_runtime().expect("runtime");
+    let runtime = tidings::build_runtime().expect("runtime");
     println!(
         "tidings pipeline benchmark: {feeds} feeds x {items} items (10% Atom, gzip, ETag), {} cores",
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -339,7 +337,7 @@ fn main() {
         .collect();
     let convert = measure("convert only", html.len(), || {
         for h in &html {
-            assert!(!tidings::markdown::html_to_markdown(h, None).is_empty());
+            assert!(!tidings::html_to_markdown(h, None).is_empty());
         }
     });
     print(&convert);
@@ -347,16 +345,19 @@ fn main() {
     let write = measure("write only", html.len(), || {
         for (n, h) in html.iter().enumerate() {
             let relative = PathBuf::from(format!("f{}/{n}.md", n / items));
-            tidings::output::write_atomic(&out, &relative, h.as_bytes()).expect("write");
+            tidings::write_atomic(&out, &relative, h.as_bytes()).expect("write");
         }
-        tidings::output::sync_filesystem(&out).expect("sync");
+        tidings::sync_filesystem(&out).expect("sync");
     });
     print(&write);
-    let mut store = tidings::store::Store::open(&dir.path().join("floor.db")).expect("database");
+    let mut store = tidings::Store::open(&dir.path().join("floor.db")).expect("database");
+    // Paths as the pipeline chooses them, in a folder that stays empty.
+    let floor_output = dir.path().join("floor-output");
+    let template = tidings::PathTemplate::parse("{feed}/{id}.md").expect("template");
     let sqlite = measure("sqlite only", html.len(), || {
         for f in 0..feeds {
-            let articles: Vec<tidings::article::Article> = (0..items)
-                .map(|i| tidings::article::Article {
+            let articles: Vec<tidings::Article> = (0..items)
+                .map(|i| tidings::Article {
                     key: format!("k{f}-{i}"),
                     guid: None,
                     raw_hash: String::new(),
@@ -373,19 +374,19 @@ fn main() {
                     thumbnail: None,
                 })
                 .collect();
-            let options = tidings::store::ClaimOptions {
+            let options = tidings::ClaimOptions {
                 rewrite_updates: true,
                 cross_feed_dedup: true,
             };
+            let feed = format!("f{f}");
+            let paths = tidings::ArticlePaths {
+                dir: &floor_output,
+                template: &template,
+                timezone: chrono_tz::Tz::UTC,
+                feed: &feed,
+            };
             store
-                .claim(
-                    &format!("f{f}"),
-                    &articles,
-                    options,
-                    Utc::now(),
-                    &|a, _| PathBuf::from(format!("{}.md", a.key)),
-                    &|_| false,
-                )
+                .claim(&feed, &articles, options, Utc::now(), &paths)
                 .expect("claim");
         }
     });

@@ -15,7 +15,9 @@ use crate::config::FetchConfig;
 /// What the previous successful fetch told us, sent back so the server can answer 304.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Validators {
+    /// `ETag` of the last answer.
     pub etag: Option<String>,
+    /// `Last-Modified` of the last answer.
     pub last_modified: Option<String>,
 }
 
@@ -26,7 +28,9 @@ pub struct Document {
     pub body: Vec<u8>,
     /// The `charset` parameter of `Content-Type`.
     pub charset: Option<String>,
+    /// The `Content-Type` header as sent.
     pub content_type: Option<String>,
+    /// Its `ETag` and `Last-Modified`, for the next request.
     pub validators: Validators,
     /// Where the document came from after redirects.
     pub final_url: Url,
@@ -48,26 +52,38 @@ pub struct FetchOutcome {
     pub fresh_until: Option<DateTime<Utc>>,
 }
 
+/// Why a fetch got no document.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
+    /// The server answered with an error status.
     #[error("HTTP {status}{}", retry_after.map(|t| format!(" (retry after {})", t.format("%Y-%m-%d %H:%M:%S UTC"))).unwrap_or_default())]
     Status {
+        /// The status.
         status: StatusCode,
         /// `Retry-After` of a 429 or 503.
         retry_after: Option<DateTime<Utc>>,
     },
+    /// Connecting took too long, or the answer stalled or was too slow.
     #[error("timed out ({0})")]
     Timeout(&'static str),
+    /// The body is larger than `fetch.max_body_bytes`.
     #[error("body larger than {limit} bytes (after decompression)")]
-    TooLarge { limit: u64 },
+    TooLarge {
+        /// The configured cap.
+        limit: u64,
+    },
+    /// A redirect chain longer than `fetch.max_redirects` (or a loop).
     #[error("more than {0} redirects")]
     TooManyRedirects(usize),
+    /// A redirect whose `Location` is missing, unparsable or not http(s).
     #[error("redirect without a usable Location header")]
     BadRedirect,
-    #[error("connection failed: {0}")]
-    Connect(String),
-    #[error("{0}")]
-    Other(String),
+    /// No connection could be made.
+    #[error("connection failed")]
+    Connect(#[source] reqwest::Error),
+    /// The request or the reading of the answer failed otherwise.
+    #[error("request failed")]
+    Request(#[source] reqwest::Error),
 }
 
 impl FetchError {
@@ -76,6 +92,7 @@ impl FetchError {
         matches!(self, FetchError::Status { status, .. } if *status == StatusCode::GONE)
     }
 
+    /// When a 429/503 said to come back (`Retry-After`).
     pub fn retry_after(&self) -> Option<DateTime<Utc>> {
         match self {
             FetchError::Status { retry_after, .. } => *retry_after,
@@ -92,13 +109,15 @@ pub struct Fetcher {
     max_redirects: usize,
 }
 
+/// The HTTP client could not be built (no TLS backend, a bad User-Agent).
 #[derive(Debug, thiserror::Error)]
-#[error("cannot set up the HTTP client: {0}")]
-pub struct ClientError(String);
+#[error("cannot set up the HTTP client")]
+pub struct ClientError(#[source] reqwest::Error);
 
 const ACCEPT: &str = "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8";
 
 impl Fetcher {
+    /// The client for `config`'s limits and User-Agent.
     pub fn new(config: &FetchConfig) -> Result<Fetcher, ClientError> {
         // reqwest is built without a default crypto provider (ring instead of aws-lc keeps
         // the build small); installing it twice is harmless, so the error is ignored.
@@ -111,7 +130,7 @@ impl Fetcher {
             .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
-            .map_err(|e| ClientError(e.to_string()))?;
+            .map_err(ClientError)?;
         Ok(Fetcher {
             client,
             max_body_bytes: config.max_body_bytes,
@@ -246,19 +265,10 @@ fn classify(error: reqwest::Error) -> FetchError {
             "no data or too slow"
         })
     } else if error.is_connect() {
-        FetchError::Connect(root_cause(&error))
+        FetchError::Connect(error)
     } else {
-        FetchError::Other(root_cause(&error))
+        FetchError::Request(error)
     }
-}
-
-/// The innermost error message: reqwest's own top level only says "error sending request".
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut current = error;
-    while let Some(source) = current.source() {
-        current = source;
-    }
-    current.to_string()
 }
 
 fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {

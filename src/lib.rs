@@ -1,22 +1,53 @@
 //! tidings: feeds in, clean front-matter markdown files out.
 //!
-//! The modules follow the data: [`config`] says what to fetch, [`fetch`] gets the bytes,
-//! [`parse`] turns them into a feed model, [`article`] normalises each entry (with
-//! [`text`], [`links`] and [`markdown`]), [`store`] decides what is new, [`render`] makes the
-//! file text and [`output`] writes it. [`pipeline`] runs one feed through all of them.
+//! The library does the work; the `tidings` binary parses arguments, calls it and
+//! prints. The stages follow the data, one folder or file each:
+//!
+//! ```text
+//! config ─► fetch ─► feed ─► article ─► store (claim) ─► render ─► output ─► store (written)
+//!             (HTTP)   (bytes→Feed) (Entry→Article) (new? edited?)  (file text) (atomic files)
+//! ```
+//!
+//! [`Pipeline`] runs one feed through all of them and is shared by `tidings fetch`,
+//! `tidings render` and the daemon ([`run_daemon`]). Only `fetch`, `store` and `output`
+//! touch the outside world; the other stages are pure functions, tested directly.
+#![warn(missing_docs)]
 
-pub mod article;
+mod article;
 pub mod config;
-pub mod daemon;
-pub mod dates;
-pub mod fetch;
-pub mod links;
-pub mod markdown;
-pub mod output;
-pub mod parse;
-pub mod pipeline;
-pub mod render;
-pub mod runtime;
-pub mod schedule;
-pub mod store;
-pub mod text;
+mod daemon;
+mod error;
+mod feed;
+mod fetch;
+mod html;
+mod links;
+mod output;
+mod pipeline;
+mod render;
+mod runtime;
+mod schedule;
+mod store;
+
+pub use article::markdown::{convert_html, html_to_markdown};
+pub use article::text::{clean_title, html_to_plain_text, summarize};
+pub use article::{
+    Article, FeedContext, Identity, bound_fields, disambiguate_keys, identify, normalise,
+};
+pub use daemon::{DaemonError, run as run_daemon};
+pub use error::ErrorChain;
+pub use feed::{ParseError, Source, discover_feed, parse_feed};
+pub use fetch::{ClientError, Document, FetchError, Fetcher, Validators};
+pub use links::clean_url;
+pub use output::{
+    ArticlePaths, PathTemplate, TemplateError, WriteError, slugify, sync_filesystem, write_atomic,
+};
+pub use pipeline::{
+    FeedError, FeedOutcome, FeedReport, Pipeline, PipelineError, RenderReport, Totals,
+};
+pub use render::{RenderSettings, render_article, yaml_double_quoted};
+pub use runtime::{build_runtime, limit_allocator_arenas};
+pub use schedule::{Schedule, ScheduleError, Timing};
+pub use store::{
+    ClaimOptions, ClaimReport, FeedState, FeedStatus, FetchRecord, Store, StoreError, StoredEntry,
+    lease_holder_name,
+};

@@ -8,10 +8,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
-use tidings::config::{self, Config};
-use tidings::fetch::Fetcher;
-use tidings::pipeline::{Pipeline, Totals};
-use tidings::store::Store;
+use tidings::config::{self, Config, FeedConfig};
+use tidings::{ErrorChain, FeedReport, FeedStatus, Pipeline, Store, Totals};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -85,7 +83,7 @@ const EXIT_FEED_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
-    tidings::runtime::limit_allocator_arenas();
+    tidings::limit_allocator_arenas();
     let cli = Cli::parse();
     init_logging(&cli);
     let config = match load_config(&cli) {
@@ -98,7 +96,7 @@ fn main() -> ExitCode {
     let config_path = config.source.clone();
     let result = match &cli.command {
         Command::Check => check(&config),
-        Command::Fetch { feeds } => fetch(config, feeds),
+        Command::Fetch { feeds } => fetch(config, feeds, cli.verbose > 0),
         Command::Run => run(config_path, config),
         Command::Status { json } => status(&config, *json),
         Command::Render { feeds } => render(config, feeds),
@@ -165,7 +163,7 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
 fn open_pipeline(
     config: Config,
     names: &[String],
-) -> anyhow::Result<Option<(Vec<tidings::config::FeedConfig>, Arc<Pipeline>)>> {
+) -> anyhow::Result<Option<(Vec<FeedConfig>, Arc<Pipeline>)>> {
     let feeds = match config.select_feeds(names) {
         Ok(feeds) => feeds,
         Err(error) => {
@@ -173,24 +171,19 @@ fn open_pipeline(
             return Ok(None);
         }
     };
-    let store = Store::open(&config.database)?;
-    let fetcher = Fetcher::new(&config.fetch)?;
-    Ok(Some((
-        feeds,
-        Pipeline::new(Arc::new(config), fetcher, store),
-    )))
+    Ok(Some((feeds, Pipeline::open(config)?)))
 }
 
-fn fetch(config: Config, names: &[String]) -> anyhow::Result<ExitCode> {
+fn fetch(config: Config, names: &[String], verbose: bool) -> anyhow::Result<ExitCode> {
     let Some((feeds, pipeline)) = open_pipeline(config, names)? else {
         return Ok(ExitCode::from(EXIT_USAGE));
     };
     // Articles claimed by an earlier run that stopped before writing them come first.
     if let Err(error) = pipeline.write_all_pending() {
-        eprintln!("tidings: {error}");
+        eprintln!("tidings: {}", ErrorChain(&error));
     }
-    let runtime = tidings::runtime::build_runtime().context("cannot start the async runtime")?;
-    let progress = Progress::new(feeds.len());
+    let runtime = tidings::build_runtime().context("cannot start the async runtime")?;
+    let progress = Progress::new(feeds.len(), verbose);
     let reports = runtime.block_on(pipeline.run_feeds(feeds, |report| progress.finished(report)));
     progress.clear();
     let totals = Totals::of(&reports);
@@ -203,8 +196,8 @@ fn fetch(config: Config, names: &[String]) -> anyhow::Result<ExitCode> {
 }
 
 fn run(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCode> {
-    let runtime = tidings::runtime::build_runtime().context("cannot start the async runtime")?;
-    let result = runtime.block_on(tidings::daemon::run(config_path, config));
+    let runtime = tidings::build_runtime().context("cannot start the async runtime")?;
+    let result = runtime.block_on(tidings::run_daemon(config_path, config));
     // Blocking work still running (a file write, a parse) gets a moment to finish.
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     result?;
@@ -217,7 +210,7 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     // Configured feeds that were never fetched are shown too.
     for feed in &config.feeds {
         if !statuses.iter().any(|s| s.name == feed.name) {
-            statuses.push(tidings::store::FeedStatus {
+            statuses.push(FeedStatus {
                 name: feed.name.clone(),
                 url: feed.url.to_string(),
                 last_fetch_at: None,
@@ -268,14 +261,17 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
 /// terminal: logs and pipes get the report lines alone.
 struct Progress {
     total: usize,
+    /// `-v`: a failure's whole chain of causes.
+    verbose: bool,
     done: std::cell::Cell<usize>,
     on_terminal: bool,
 }
 
 impl Progress {
-    fn new(total: usize) -> Progress {
+    fn new(total: usize, verbose: bool) -> Progress {
         let progress = Progress {
             total,
+            verbose,
             done: std::cell::Cell::new(0),
             on_terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         };
@@ -295,9 +291,13 @@ impl Progress {
         }
     }
 
-    fn finished(&self, report: &tidings::pipeline::FeedReport) {
+    fn finished(&self, report: &FeedReport) {
         self.clear();
-        println!("{report}");
+        if self.verbose {
+            println!("{report:#}");
+        } else {
+            println!("{report}");
+        }
         self.done.set(self.done.get() + 1);
         self.draw();
     }

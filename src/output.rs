@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Datelike};
 use chrono_tz::Tz;
 
+use crate::runtime::process_is_alive;
+
 /// The longest slug, in bytes, so that a path component stays well under the 255-byte
 /// limit of common file systems whatever the script.
 const MAX_SLUG_BYTES: usize = 96;
@@ -36,31 +38,42 @@ pub struct PathTemplate {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+/// Why a path template was refused.
 pub enum TemplateError {
     #[error("the path template is empty")]
+    /// Nothing but white space.
     Empty,
     #[error("the path template {0:?} must be relative to the output folder")]
+    /// The template starts at the root.
     Absolute(String),
     #[error("the path template {0:?} has an empty, '.' or '..' folder")]
+    /// A folder is empty, `.` or `..`.
     BadComponent(String),
     #[error("the path template {0:?} uses a backslash; separate folders with '/'")]
+    /// A backslash where folders should be separated by `/`.
     Backslash(String),
     #[error(
         "unknown placeholder {{{placeholder}}} in path template {template:?} (known: {{feed}} {{year}} {{month}} {{day}} {{date}} {{slug}} {{id}})"
     )]
+    /// A `{name}` tidings does not know.
     UnknownPlaceholder {
+        /// The template.
         template: String,
+        /// The unknown name.
         placeholder: String,
     },
     #[error("unclosed '{{' in path template {0:?}")]
+    /// A `{` that is never closed.
     Unclosed(String),
     #[error(
         "the path template {0:?} must contain {{slug}} or {{id}} in its file name so articles get their own files"
     )]
+    /// The file name has neither `{slug}` nor `{id}`, so articles would share one file.
     NoUniquePart(String),
 }
 
 impl PathTemplate {
+    /// Checks `text` and splits it into literal text and placeholders.
     pub fn parse(text: &str) -> Result<PathTemplate, TemplateError> {
         if text.trim().is_empty() {
             return Err(TemplateError::Empty);
@@ -136,6 +149,7 @@ impl PathTemplate {
         out.split('/').map(avoid_reserved_name).collect()
     }
 
+    /// The template as written.
     pub fn as_str(&self) -> &str {
         &self.text
     }
@@ -187,9 +201,53 @@ pub fn slugify(title: &str) -> String {
     slug
 }
 
+/// Where the articles of one feed go: the one place an article's path is chosen.
+#[derive(Debug, Clone, Copy)]
+pub struct ArticlePaths<'a> {
+    /// The output folder; paths are relative to it.
+    pub dir: &'a Path,
+    /// `output.path`.
+    pub template: &'a PathTemplate,
+    /// `output.timezone`: the zone of the date placeholders.
+    pub timezone: Tz,
+    /// The feed's name (`{feed}`).
+    pub feed: &'a str,
+}
+
+impl ArticlePaths<'_> {
+    /// The path the template gives an article: its slug from `title` (its `id` when the
+    /// title has no letters or digits), its date placeholders from `date`.
+    pub fn preferred(&self, title: &str, id: &str, date: DateTime<chrono::Utc>) -> PathBuf {
+        let slug = slugify(title);
+        let slug = if slug.is_empty() { id } else { &slug };
+        self.template
+            .render(self.feed, &date.with_timezone(&self.timezone), slug, id)
+    }
+
+    /// The path of a new article: the [`preferred`](Self::preferred) one, or the first of
+    /// its `-2`, `-3`… variants that neither `taken` (a path the store gave another entry)
+    /// nor a file on disk that tidings does not know about already holds.
+    pub fn choose<E>(
+        &self,
+        title: &str,
+        id: &str,
+        date: DateTime<chrono::Utc>,
+        mut taken: impl FnMut(&Path) -> Result<bool, E>,
+    ) -> Result<PathBuf, E> {
+        let preferred = self.preferred(title, id, date);
+        let mut path = preferred.clone();
+        let mut attempt = 1;
+        while taken(&path)? || self.dir.join(&path).exists() {
+            attempt += 1;
+            path = with_collision_suffix(&preferred, attempt);
+        }
+        Ok(path)
+    }
+}
+
 /// `path` with `-n` before its extension: the n-th candidate when two articles would
 /// otherwise share a file.
-pub fn with_collision_suffix(path: &Path, n: u32) -> PathBuf {
+fn with_collision_suffix(path: &Path, n: u32) -> PathBuf {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -207,13 +265,19 @@ pub fn is_contained(path: &Path) -> bool {
     !path.as_os_str().is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
+/// Why an article's file could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
+    /// The path would leave the output folder (never made by tidings' own templates).
     #[error("refusing to write outside the output folder: {0}")]
     Escape(PathBuf),
-    #[error("cannot write {path}: {source}")]
+    /// The file system said no.
+    #[error("cannot write {path}")]
     Io {
+        /// The file or folder.
         path: PathBuf,
+        /// What the system said.
+        #[source]
         source: std::io::Error,
     },
 }
@@ -296,9 +360,7 @@ pub fn remove_stale_temp_files(dir: &Path) -> usize {
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let pid = name.split('.').next().unwrap_or_default();
-        let alive = pid.parse::<u32>().is_ok_and(|pid| {
-            pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists()
-        });
+        let alive = pid.parse::<u32>().is_ok_and(process_is_alive);
         if !alive && std::fs::remove_file(entry.path()).is_ok() {
             removed += 1;
         }

@@ -12,13 +12,17 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::article::Article;
+use crate::article::markdown::markdown_link_destination;
 use crate::config::FrontMatter;
 
 /// What rendering needs besides the article itself.
 #[derive(Debug, Clone, Copy)]
 pub struct RenderSettings<'a> {
+    /// The feed's name: the source line's label.
     pub feed_name: &'a str,
+    /// The zone of the `date` line.
     pub timezone: Tz,
+    /// The feed's theme keys.
     pub front_matter: &'a FrontMatter,
     /// Append the entry's own categories to the tags.
     pub entry_tags: bool,
@@ -168,20 +172,6 @@ pub fn yaml_double_quoted(value: &str) -> String {
     }
     out.push('"');
     out
-}
-
-/// A link destination that CommonMark reads back as the same URL: angle brackets when it
-/// holds spaces or parentheses that would end the link early.
-pub fn markdown_link_destination(url: &str) -> String {
-    if url.contains([' ', '(', ')', '<', '>']) {
-        let escaped = url
-            .replace('<', "%3C")
-            .replace('>', "%3E")
-            .replace(' ', "%20");
-        format!("<{escaped}>")
-    } else {
-        url.to_string()
-    }
 }
 
 #[cfg(test)]

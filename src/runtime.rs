@@ -1,4 +1,8 @@
-//! The async runtime and allocator settings every command shares, sized to the machine.
+//! The process and its machine: the async runtime and allocator settings every command
+//! shares (sized to the machine), and what tidings needs to know of other processes on
+//! this host (leases and temporary files name the process that made them).
+
+use std::path::Path;
 
 /// A multi-threaded runtime with one worker per core and a blocking pool (parsing,
 /// conversion, SQLite, file writes) of two threads per core: enough to keep the cores busy,
@@ -24,4 +28,19 @@ pub fn limit_allocator_arenas() {
             libc::mallopt(libc::M_ARENA_MAX, 2);
         }
     }
+}
+
+/// The host name, as leases and temporary files name this process (`pid@host`).
+pub fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string())
+}
+
+/// Whether process `pid` of this host still runs. Without `/proc` nothing can be known,
+/// so every process counts as alive (a lease then waits for its expiry instead).
+pub fn process_is_alive(pid: u32) -> bool {
+    pid == std::process::id()
+        || Path::new("/proc").join(pid.to_string()).exists()
+        || !Path::new("/proc/self").exists()
 }

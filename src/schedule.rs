@@ -23,12 +23,14 @@ pub struct Schedule {
 #[error(
     "invalid schedule {text:?}: {reason} (expected a crontab line such as \"*/30 * * * *\" or \"@hourly\")"
 )]
+/// A schedule that is not a crontab line croner can read.
 pub struct ScheduleError {
     text: String,
     reason: String,
 }
 
 impl Schedule {
+    /// Reads a crontab line: 5 fields, 6 with leading seconds, or a nickname (`@hourly`).
     pub fn parse(text: &str) -> Result<Schedule, ScheduleError> {
         let trimmed = text.trim();
         let parser = CronParser::builder()
@@ -53,6 +55,7 @@ impl Schedule {
         self.cron.find_next_occurrence(after, false).ok()
     }
 
+    /// The line as written.
     pub fn as_str(&self) -> &str {
         &self.text
     }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Sandbox, stderr, stdout};
+use common::{Sandbox, shared, stderr, stdout};
 use pulldown_cmark::{Event, Parser, Tag};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -53,11 +53,7 @@ fn markdown_facts(markdown: &str) -> (Vec<String>, Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_real_corpus_is_fetched_cleanly() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    let Ok(manifest) = std::fs::read_to_string(corpus.join("MANIFEST.tsv")) else {
-        eprintln!("skipped: ../shared/corpus is not beside this checkout");
-        return;
-    };
+    let manifest = String::from_utf8(shared("corpus/MANIFEST.tsv")).expect("utf-8 manifest");
     let server = MockServer::start().await;
     let mut config = String::from(
         "[output]\ndir = \"site/content/posts\"\n[fetch]\nconcurrency = 8\nper_host = 8\n",
@@ -65,9 +61,7 @@ async fn the_real_corpus_is_fetched_cleanly() {
     let mut names = BTreeMap::new();
     for line in manifest.lines().skip(1) {
         let file = line.split('\t').next().unwrap_or_default();
-        let Ok(bytes) = std::fs::read(corpus.join(file)) else {
-            continue;
-        };
+        let bytes = shared(&format!("corpus/{file}"));
         let mut template = ResponseTemplate::new(200)
             .set_body_raw(bytes, content_type(file.trim_end_matches(".gz")));
         if file.ends_with(".gz") {

@@ -6,17 +6,9 @@ mod common;
 use std::path::Path;
 use std::time::SystemTime;
 
-use common::{Sandbox, fixture, stderr, stdout};
+use common::{Sandbox, fixture, serve_body, shared, stderr, stdout};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-async fn serve(server: &MockServer, at: &str, body: Vec<u8>, content_type: &str) {
-    Mock::given(method("GET"))
-        .and(path(at))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(body, content_type))
-        .mount(server)
-        .await;
-}
 
 /// Serves rss2.xml at `at` with an ETag and a Last-Modified date, and answers 304 to a
 /// request that sends that ETag back.
@@ -47,21 +39,21 @@ async fn serve_with_validators(server: &MockServer, at: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_format_is_written_as_its_golden_files() {
     let server = MockServer::start().await;
-    serve(
+    serve_body(
         &server,
         "/rss2.xml",
         fixture("rss2.xml"),
         "application/rss+xml",
     )
     .await;
-    serve(
+    serve_body(
         &server,
         "/atom.xml",
         fixture("atom.xml"),
         "application/atom+xml; charset=utf-8",
     )
     .await;
-    serve(
+    serve_body(
         &server,
         "/feed.json",
         fixture("feed.json"),
@@ -69,7 +61,7 @@ async fn every_format_is_written_as_its_golden_files() {
     )
     .await;
     // No charset in the header: the XML declaration (ISO-8859-1) must decide.
-    serve(
+    serve_body(
         &server,
         "/rss1.rdf",
         fixture("rss1.rdf"),
@@ -142,16 +134,10 @@ fn collect(root: &Path, dir: &Path, into: &mut std::collections::BTreeMap<String
 /// beside the repository (as it does in CI).
 #[tokio::test(flavor = "multi_thread")]
 async fn techcrunch_reference_feed_is_written_byte_for_byte() {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/format");
-    let (Ok(feed), Ok(expected)) = (
-        std::fs::read(shared.join("techcrunch-feed.xml")),
-        std::fs::read_to_string(shared.join("techcrunch-expected.md")),
-    ) else {
-        eprintln!("skipped: ../shared/format is not beside this checkout");
-        return;
-    };
+    let feed = shared("format/techcrunch-feed.xml");
+    let expected = String::from_utf8(shared("format/techcrunch-expected.md")).expect("utf-8");
     let server = MockServer::start().await;
-    serve(
+    serve_body(
         &server,
         "/feed/",
         feed,
@@ -229,7 +215,7 @@ fn modification_times(sandbox: &Sandbox) -> Vec<(String, SystemTime)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn same_bytes_without_validators_are_not_parsed_again() {
     let server = MockServer::start().await;
-    serve(
+    serve_body(
         &server,
         "/feed.json",
         fixture("feed.json"),
@@ -259,15 +245,15 @@ async fn failing_feeds_exit_1_and_the_others_are_still_written() {
         .respond_with(ResponseTemplate::new(404))
         .mount(&server)
         .await;
-    serve(&server, "/broken.xml", b"<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>x</title><item><title>a</item></channel>".to_vec(), "text/xml").await;
-    serve(
+    serve_body(&server, "/broken.xml", b"<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>x</title><item><title>a</item></channel>".to_vec(), "text/xml").await;
+    serve_body(
         &server,
         "/page.html",
         b"<!DOCTYPE html><html><head><title>Hi</title></head><body>No feed</body></html>".to_vec(),
         "text/html",
     )
     .await;
-    serve(
+    serve_body(
         &server,
         "/good.xml",
         fixture("rss2.xml"),
@@ -356,14 +342,14 @@ async fn an_edited_entry_is_rewritten_in_place() {
 #[tokio::test(flavor = "multi_thread")]
 async fn named_feeds_are_the_only_ones_fetched() {
     let server = MockServer::start().await;
-    serve(
+    serve_body(
         &server,
         "/a.xml",
         fixture("rss2.xml"),
         "application/rss+xml",
     )
     .await;
-    serve(
+    serve_body(
         &server,
         "/b.json",
         fixture("feed.json"),

@@ -9,18 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{RawServer, Sandbox, fixture, read_request_head, stderr, stdout};
+use common::{RawServer, Sandbox, fixture, read_request_head, serve, stderr, stdout};
 use tokio::io::AsyncWriteExt;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-async fn serve(server: &MockServer, at: &str, template: ResponseTemplate) {
-    Mock::given(method("GET"))
-        .and(path(at))
-        .respond_with(template)
-        .mount(server)
-        .await;
-}
 
 fn feed_200() -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_raw(fixture("rss2.xml"), "application/rss+xml")

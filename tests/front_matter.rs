@@ -4,9 +4,8 @@
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use serde::Deserialize;
-use tidings::article::Article;
 use tidings::config::FrontMatter;
-use tidings::render::{RenderSettings, render_article};
+use tidings::{Article, RenderSettings, render_article};
 
 #[derive(Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -3,17 +3,9 @@
 
 mod common;
 
-use common::{Sandbox, stdout};
+use common::{Sandbox, serve_body, stdout};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-async fn serve(server: &MockServer, at: &str, body: Vec<u8>, content_type: &str) {
-    Mock::given(method("GET"))
-        .and(path(at))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(body, content_type))
-        .mount(server)
-        .await;
-}
 
 fn title_of(text: &str) -> String {
     text.lines()
@@ -58,7 +50,7 @@ async fn titles_in_legacy_encodings_come_out_as_the_right_characters() {
         let text = rss_with_title(&declaration, title);
         let (bytes, _, unmappable) = codec.encode(&text);
         assert!(!unmappable, "{encoding} can hold {title}");
-        serve(
+        serve_body(
             &server,
             &format!("/{name}.xml"),
             bytes.into_owned(),
@@ -76,10 +68,10 @@ async fn titles_in_legacy_encodings_come_out_as_the_right_characters() {
                 .flat_map(u16::to_le_bytes),
         )
         .collect();
-    serve(&server, "/utf16.xml", utf16, "application/xml").await;
+    serve_body(&server, "/utf16.xml", utf16, "application/xml").await;
     feeds.push(("utf16", format!("{}/utf16.xml", server.uri())));
     // UTF-8 mislabelled as Latin-1 stays UTF-8.
-    serve(
+    serve_body(
         &server,
         "/mislabelled.xml",
         rss_with_title("", "Ελληνικά").into_bytes(),
@@ -155,7 +147,7 @@ async fn common_breakage_is_repaired() {
     ];
     let mut feeds = Vec::new();
     for (name, body) in &documents {
-        serve(
+        serve_body(
             &server,
             &format!("/{name}.xml"),
             body.clone().into_bytes(),
@@ -206,14 +198,14 @@ async fn entity_bombs_and_external_entities_are_not_expanded() {
         r#"<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY xxe SYSTEM "file://{}">]><rss version="2.0"><channel><title>t</title><item><title>Steal &xxe;</title><link>https://example.org/x</link></item></channel></rss>"#,
         secret.path().display()
     );
-    serve(
+    serve_body(
         &server,
         "/laughs.xml",
         laughs.as_bytes().to_vec(),
         "application/rss+xml",
     )
     .await;
-    serve(
+    serve_body(
         &server,
         "/xxe.xml",
         external.into_bytes(),
@@ -250,7 +242,7 @@ async fn entry_count_and_field_length_are_bounded() {
         .map(|i| format!("<item><title>Item {i}</title><guid>g{i}</guid><pubDate>Tue, 09 Jul 2024 18:{i:02}:00 +0000</pubDate><description>{}</description></item>", "word ".repeat(2000)))
         .collect();
     let body = format!("<rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>");
-    serve(
+    serve_body(
         &server,
         "/big.xml",
         body.into_bytes(),

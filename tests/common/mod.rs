@@ -8,12 +8,48 @@ use std::process::Output;
 
 use assert_cmd::Command;
 use tempfile::TempDir;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// Answers every GET of `at` with `template`.
+pub async fn serve(server: &MockServer, at: &str, template: ResponseTemplate) {
+    Mock::given(method("GET"))
+        .and(path(at))
+        .respond_with(template)
+        .mount(server)
+        .await;
+}
+
+/// Answers every GET of `at` with 200 and `body` as `content_type`.
+pub async fn serve_body(server: &MockServer, at: &str, body: Vec<u8>, content_type: &str) {
+    serve(
+        server,
+        at,
+        ResponseTemplate::new(200).set_body_raw(body, content_type),
+    )
+    .await;
+}
 
 pub fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// A file of the design folder that sits beside the checkout (`../shared/…`: the golden
+/// pair, the corpus). CI always has it, so a missing file fails the test loudly rather
+/// than letting it pass without checking anything.
+pub fn shared(relative: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(relative);
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{} is needed by this test and is missing ({e}); ../shared must sit beside the checkout, as it does in CI",
+            path.display()
+        )
+    })
 }
 
 /// A throw-away tidings installation: config, database and output in one temp folder.

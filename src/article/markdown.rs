@@ -15,6 +15,7 @@ use html5ever::{Attribute, LocalName, QualName, ns};
 use markup5ever_rcdom::{Handle, Node, NodeData};
 use url::Url;
 
+use crate::html::{Token, tokens};
 use crate::links::clean_url;
 
 /// Elements removed with everything inside them: active content, forms, and page chrome
@@ -55,30 +56,19 @@ const NON_NESTING_ELEMENTS: &[&str] = &[
 /// A conservative estimate of whether `html` nests elements deeper than `limit`.
 fn nesting_depth_exceeds(html: &str, limit: usize) -> bool {
     let mut depth: usize = 0;
-    let bytes = html.as_bytes();
-    let mut i = 0;
-    while let Some(offset) = memchr_lt(&bytes[i..]) {
-        i += offset + 1;
-        let closing = bytes.get(i) == Some(&b'/');
-        let start = if closing { i + 1 } else { i };
-        let end = bytes[start..]
-            .iter()
-            .position(|b| !b.is_ascii_alphanumeric())
-            .map_or(bytes.len(), |p| start + p);
-        if end == start {
+    for token in tokens(html) {
+        let Token::Tag(tag) = token else { continue };
+        // Doctypes and processing instructions nest nothing.
+        if !tag.name.starts_with(|c: char| c.is_ascii_alphabetic()) {
             continue;
         }
-        let name = html[start..end].to_ascii_lowercase();
+        let name = tag.name.to_ascii_lowercase();
         if NON_NESTING_ELEMENTS.contains(&name.as_str()) {
             continue;
         }
-        let self_closing = bytes[end..]
-            .iter()
-            .position(|b| *b == b'>')
-            .is_some_and(|gt| gt > 0 && bytes[end + gt - 1] == b'/');
-        if closing {
+        if tag.closing {
             depth = depth.saturating_sub(1);
-        } else if !self_closing {
+        } else if !tag.self_closing {
             depth += 1;
             if depth > limit {
                 return true;
@@ -86,10 +76,6 @@ fn nesting_depth_exceeds(html: &str, limit: usize) -> bool {
         }
     }
     false
-}
-
-fn memchr_lt(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|b| *b == b'<')
 }
 
 /// Converts an entry's HTML into a markdown body. `base` resolves relative URLs.
@@ -111,7 +97,7 @@ pub fn convert_html(html: &str, base: Option<&Url>) -> Converted {
         // html5ever's tree building is quadratic in nesting depth; no real article nests
         // this deep, so such input keeps its text and loses its markup.
         return Converted {
-            markdown: text_to_markdown(&crate::text::html_to_plain_text(html)),
+            markdown: text_to_markdown(&super::text::html_to_plain_text(html)),
             first_image: None,
         };
     }
@@ -517,6 +503,34 @@ pub fn tidy_markdown(markdown: &str) -> String {
     }
     let trimmed = out.trim_end();
     trimmed.replace("{{<", "{{&lt;").replace("{{%", "{{&#37;")
+}
+
+// ---- CommonMark helpers: every writer of markdown in tidings uses these --------------
+
+/// A link destination that CommonMark reads back as the same URL: angle brackets when it
+/// holds spaces or parentheses that would end the link early.
+pub fn markdown_link_destination(url: &str) -> String {
+    if url.contains([' ', '(', ')', '<', '>']) {
+        let escaped = url
+            .replace('<', "%3C")
+            .replace('>', "%3E")
+            .replace(' ', "%20");
+        format!("<{escaped}>")
+    } else {
+        url.to_string()
+    }
+}
+
+/// Link text that CommonMark reads as plain text.
+pub fn escape_link_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        if matches!(ch, '[' | ']' | '*' | '_' | '`' | '\\' | '<') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Plain-text helpers for titles and summaries: strip HTML, decode entities,
 //! collapse white space, shorten at a word boundary. All pure functions.
 
+use crate::html::{Token, tokens};
+
 /// Elements whose text is never part of what a reader sees.
 const INVISIBLE_ELEMENTS: &[&str] = &["script", "style", "template", "noscript", "head", "title"];
 
@@ -85,109 +87,23 @@ pub fn collapse_whitespace(text: &str) -> String {
 /// block element starts or ends. Text that only looks like a tag (`a < b`) is kept.
 fn strip_tags(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
-    let mut rest = html;
-    while let Some(lt) = rest.find('<') {
-        out.push_str(&rest[..lt]);
-        let after = &rest[lt..];
-        if let Some(body) = after.strip_prefix("<!--") {
-            rest = body.find("-->").map_or("", |end| &body[end + 3..]);
-            continue;
-        }
-        if let Some(body) = after.strip_prefix("<![CDATA[") {
-            let end = body.find("]]>").unwrap_or(body.len());
-            out.push_str(&body[..end]);
-            rest = body.get(end + 3..).unwrap_or("");
-            continue;
-        }
-        let Some(tag) = parse_tag(after) else {
-            // Not a tag: keep the `<` as text.
-            out.push('<');
-            rest = &after[1..];
-            continue;
-        };
-        rest = &after[tag.len..];
-        let name = tag.name.to_ascii_lowercase();
-        if !tag.closing && INVISIBLE_ELEMENTS.contains(&name.as_str()) {
-            rest = skip_past_closing_tag(rest, &name);
-            out.push(' ');
-        } else if BLOCK_ELEMENTS.contains(&name.as_str()) {
-            out.push(' ');
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-struct Tag<'a> {
-    name: &'a str,
-    closing: bool,
-    /// Bytes from `<` to and including `>`.
-    len: usize,
-}
-
-/// Recognises `<name …>`, `</name>`, `<!DOCTYPE …>` and `<?…?>` at the start of `text`,
-/// honouring quoted attribute values that contain `>`.
-fn parse_tag(text: &str) -> Option<Tag<'_>> {
-    let bytes = text.as_bytes();
-    let mut i = 1;
-    let closing = bytes.get(i) == Some(&b'/');
-    if closing {
-        i += 1;
-    }
-    let first = *bytes.get(i)?;
-    if !(first.is_ascii_alphabetic() || (!closing && (first == b'!' || first == b'?'))) {
-        return None;
-    }
-    let name_start = i;
-    while i < bytes.len()
-        && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'-' | b':' | b'!' | b'?'))
-    {
-        i += 1;
-    }
-    let name = &text[name_start..i];
-    let mut quote: Option<u8> = None;
-    while i < bytes.len() {
-        let b = bytes[i];
-        match quote {
-            Some(q) if b == q => quote = None,
-            Some(_) => {}
-            None if b == b'"' || b == b'\'' => quote = Some(b),
-            None if b == b'>' => {
-                return Some(Tag {
-                    name,
-                    closing,
-                    len: i + 1,
-                });
+    let mut scan = tokens(html);
+    while let Some(token) = scan.next() {
+        match token {
+            Token::Text(text) | Token::CData(text) => out.push_str(text),
+            Token::Comment(_) => {}
+            Token::Tag(tag) => {
+                let name = tag.name.to_ascii_lowercase();
+                if !tag.closing && INVISIBLE_ELEMENTS.contains(&name.as_str()) {
+                    scan.skip_past_closing(&name);
+                    out.push(' ');
+                } else if BLOCK_ELEMENTS.contains(&name.as_str()) {
+                    out.push(' ');
+                }
             }
-            None => {}
         }
-        i += 1;
     }
-    // A tag cut off by the end of the text (a publisher's truncated excerpt): drop it.
-    let has_attributes = bytes
-        .get(name_start + name.len())
-        .is_some_and(u8::is_ascii_whitespace);
-    (first.is_ascii_alphabetic() && has_attributes).then_some(Tag {
-        name,
-        closing,
-        len: text.len(),
-    })
-}
-
-fn skip_past_closing_tag<'a>(text: &'a str, name: &str) -> &'a str {
-    let mut search_from = 0;
-    while let Some(offset) = text[search_from..].find("</") {
-        let at = search_from + offset;
-        let candidate = &text.as_bytes()[at + 2..];
-        if candidate.len() >= name.len()
-            && candidate[..name.len()].eq_ignore_ascii_case(name.as_bytes())
-        {
-            let after = &text[at..];
-            return after.find('>').map_or("", |gt| &after[gt + 1..]);
-        }
-        search_from = at + 2;
-    }
-    ""
+    out
 }
 
 /// The markers WordPress and others put at the end of a truncated description.

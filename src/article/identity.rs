@@ -1,0 +1,177 @@
+//! Who an entry is, worked out before any HTML work: its key within its feed, its
+//! canonical link across feeds, and a digest of everything the feed said about it (an
+//! unchanged digest means there is nothing to convert again).
+
+use std::collections::{HashMap, HashSet};
+
+use feed_rs::model::{Entry, Link};
+use sha2::{Digest, Sha256};
+
+use super::{FeedContext, hex};
+use crate::links::{canonical_link, clean_url};
+
+/// Who an entry is, worked out before any HTML work: its key, and a digest of everything
+/// the feed said about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Identity within its feed: the guid/id, else the canonical link, else a hash of title and date.
+    pub key: String,
+    /// The guid/id the feed gave, when it gave one.
+    pub guid: Option<String>,
+    /// The link without tracking parameters and fragment: the story across feeds.
+    pub canonical_link: Option<String>,
+    /// A digest of every field normalisation reads.
+    pub raw_hash: String,
+}
+
+/// The entry's key (its id when the feed gave one, else its canonical link, else a hash of
+/// its title and date) and the digest of its raw fields. Cheap: no HTML is parsed.
+pub fn identify(entry: &Entry, context: &FeedContext) -> Identity {
+    let canonical = entry_link(&entry.links)
+        .and_then(|href| clean_url(href, context.base.as_ref()))
+        .map(|url| canonical_link(&url));
+    let guid = Some(entry.id.trim().to_string()).filter(|id| !id.is_empty());
+    let raw_title = entry.title.as_ref().map_or("", |t| t.content.as_str());
+    let published = entry.published.or(entry.updated);
+    let key = match (&guid, &canonical) {
+        (Some(guid), _) => guid.clone(),
+        (None, Some(link)) => link.clone(),
+        (None, None) => {
+            let mut hasher = Sha256::new();
+            hasher.update(raw_title.trim().as_bytes());
+            hasher.update([0u8]);
+            hasher.update(
+                published
+                    .map(|d| d.to_rfc3339())
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
+            format!("sha256:{}", hex(&hasher.finalize()))
+        }
+    };
+    Identity {
+        key,
+        guid,
+        canonical_link: canonical,
+        raw_hash: raw_digest(entry),
+    }
+}
+
+/// A digest of every field normalisation reads.
+fn raw_digest(entry: &Entry) -> String {
+    let mut hasher = Sha256::new();
+    let mut part = |text: &str| {
+        hasher.update(text.as_bytes());
+        hasher.update([0u8]);
+    };
+    part(&entry.id);
+    part(entry.title.as_ref().map_or("", |t| t.content.as_str()));
+    part(entry.summary.as_ref().map_or("", |t| t.content.as_str()));
+    part(
+        entry
+            .content
+            .as_ref()
+            .and_then(|c| c.body.as_deref())
+            .unwrap_or(""),
+    );
+    part(entry.base.as_deref().unwrap_or(""));
+    for link in &entry.links {
+        part(&link.href);
+        part(link.rel.as_deref().unwrap_or(""));
+    }
+    part(&entry.published.map(|d| d.to_rfc3339()).unwrap_or_default());
+    part(&entry.updated.map(|d| d.to_rfc3339()).unwrap_or_default());
+    for category in &entry.categories {
+        part(&category.term);
+        part(category.label.as_deref().unwrap_or(""));
+    }
+    for media in &entry.media {
+        part(
+            media
+                .description
+                .as_ref()
+                .map_or("", |t| t.content.as_str()),
+        );
+        for thumbnail in &media.thumbnails {
+            part(&thumbnail.image.uri);
+        }
+        for content in &media.content {
+            part(content.url.as_ref().map_or("", |u| u.as_str()));
+        }
+    }
+    hex(&hasher.finalize())
+}
+
+/// The entry's page: the first link that is not an enclosure, a comment feed or similar.
+pub(crate) fn entry_link(links: &[Link]) -> Option<&str> {
+    links
+        .iter()
+        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+        .map(|l| l.href.as_str())
+}
+
+/// Gives entries that share a guid but not a link keys of their own (`guid#link`), so a
+/// feed that repeats one guid on every item, or on two items, loses none of them. Entries
+/// whose guid is unique keep the guid as their key.
+pub fn disambiguate_keys(identities: &mut [Identity]) {
+    let mut links_by_key: HashMap<&str, HashSet<Option<&str>>> = HashMap::new();
+    for identity in identities.iter() {
+        if identity.guid.is_some() {
+            links_by_key
+                .entry(identity.key.as_str())
+                .or_default()
+                .insert(identity.canonical_link.as_deref());
+        }
+    }
+    let shared: HashSet<String> = links_by_key
+        .into_iter()
+        .filter(|(_, links)| links.len() > 1)
+        .map(|(key, _)| key.to_string())
+        .collect();
+    for identity in identities.iter_mut() {
+        if shared.contains(&identity.key) {
+            let distinct = identity
+                .canonical_link
+                .clone()
+                .unwrap_or_else(|| format!("raw:{}", identity.raw_hash));
+            identity.key = format!("{}#{distinct}", identity.key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn article(guid: &str, link: &str) -> Identity {
+        Identity {
+            key: guid.into(),
+            guid: Some(guid.into()),
+            canonical_link: Some(link.into()),
+            raw_hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn shared_guids_with_different_links_get_their_own_keys() {
+        let mut articles = vec![
+            article("same", "https://a.example/1"),
+            article("same", "https://a.example/2"),
+            article("unique", "https://a.example/3"),
+            article("twice", "https://a.example/4"),
+            article("twice", "https://a.example/4"),
+        ];
+        disambiguate_keys(&mut articles);
+        let keys: Vec<&str> = articles.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "same#https://a.example/1",
+                "same#https://a.example/2",
+                "unique",
+                "twice",
+                "twice"
+            ]
+        );
+    }
+}

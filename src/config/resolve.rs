@@ -1,0 +1,241 @@
+//! The file as written to a validated [`Config`]: every value checked, every path made
+//! absolute, every feed given its own values or the global ones. Errors name the key.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use url::Url;
+
+use super::file::{ConfigFile, DaemonTable, FeedTable, FetchTable, OutputTable, ThumbnailMode};
+use super::{
+    Config, ConfigError, DaemonConfig, FeedConfig, FetchConfig, FrontMatter, OutputConfig,
+};
+use crate::output::PathTemplate;
+use crate::schedule::{Schedule, Timing};
+
+/// Makes the error of one key.
+struct Invalid<'a> {
+    source: &'a Path,
+}
+
+impl Invalid<'_> {
+    fn at(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.source.to_path_buf(),
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// `value` when it is at least `min`.
+    fn at_least<T: PartialOrd + std::fmt::Display>(
+        &self,
+        key: &str,
+        value: T,
+        min: T,
+    ) -> Result<T, ConfigError> {
+        if value < min {
+            return Err(self.at(key, format!("must be at least {min}")));
+        }
+        Ok(value)
+    }
+
+    /// A whole number of seconds, at least one.
+    fn seconds(&self, key: &str, value: u64) -> Result<Duration, ConfigError> {
+        match value {
+            0 => Err(self.at(key, "must be at least 1 second")),
+            n => Ok(Duration::from_secs(n)),
+        }
+    }
+}
+
+pub(super) fn resolve(file: ConfigFile, source: &Path, base: &Path) -> Result<Config, ConfigError> {
+    let invalid = Invalid { source };
+    let output = resolve_output(&file.output, base, &invalid)?;
+    let fetch = resolve_fetch(file.fetch, &invalid)?;
+    let daemon = resolve_daemon(&file.daemon, &invalid)?;
+    let default_schedule = Arc::new(
+        Schedule::parse(&file.daemon.schedule)
+            .map_err(|e| invalid.at("daemon.schedule", e.to_string()))?,
+    );
+    let global_front_matter = FrontMatter::default().overridden_by(&file.front_matter);
+    let mut seen_names = HashSet::new();
+    let mut feeds = Vec::with_capacity(file.feeds.len());
+    for (index, feed) in file.feeds.into_iter().enumerate() {
+        let key = |field: &str| format!("feeds[{index}].{field}");
+        if !seen_names.insert(feed.name.clone()) {
+            check_feed_name(&feed.name).map_err(|m| invalid.at(&key("name"), m))?;
+            return Err(invalid.at(&key("name"), format!("duplicate feed name {:?}", feed.name)));
+        }
+        let globals = Globals {
+            output: &file.output,
+            schedule: &default_schedule,
+            front_matter: &global_front_matter,
+        };
+        feeds.push(resolve_feed(feed, &globals, &key, &invalid)?);
+    }
+    Ok(Config {
+        source: source.to_path_buf(),
+        database: base.join(&file.storage.database),
+        output,
+        fetch,
+        daemon,
+        feeds,
+    })
+}
+
+fn resolve_output(
+    table: &OutputTable,
+    base: &Path,
+    invalid: &Invalid<'_>,
+) -> Result<OutputConfig, ConfigError> {
+    Ok(OutputConfig {
+        dir: base.join(&table.dir),
+        path: PathTemplate::parse(&table.path)
+            .map_err(|e| invalid.at("output.path", e.to_string()))?,
+        timezone: parse_zone(Some(&table.timezone))
+            .map_err(|m| invalid.at("output.timezone", m))?,
+        summary_chars: invalid.at_least("output.summary_chars", table.summary_chars, 1)?,
+    })
+}
+
+fn resolve_fetch(table: FetchTable, invalid: &Invalid<'_>) -> Result<FetchConfig, ConfigError> {
+    Ok(FetchConfig {
+        concurrency: invalid.at_least("fetch.concurrency", table.concurrency, 1)?,
+        timeout: invalid.seconds("fetch.timeout_secs", table.timeout_secs)?,
+        connect_timeout: invalid
+            .seconds("fetch.connect_timeout_secs", table.connect_timeout_secs)?,
+        read_timeout: invalid.seconds("fetch.read_timeout_secs", table.read_timeout_secs)?,
+        max_redirects: table.max_redirects,
+        max_entries: invalid.at_least("fetch.max_entries", table.max_entries, 1)?,
+        max_field_bytes: invalid.at_least("fetch.max_field_bytes", table.max_field_bytes, 1024)?,
+        max_body_bytes: table.max_body_bytes,
+        user_agent: table.user_agent,
+        per_host: invalid.at_least("fetch.per_host", table.per_host, 1)?,
+    })
+}
+
+fn resolve_daemon(table: &DaemonTable, invalid: &Invalid<'_>) -> Result<DaemonConfig, ConfigError> {
+    Ok(DaemonConfig {
+        timing: Timing {
+            jitter: Duration::from_secs(table.jitter_secs),
+            max_backoff: invalid.seconds("daemon.max_backoff_secs", table.max_backoff_secs)?,
+        },
+        grace: Duration::from_secs(table.grace_secs),
+        startup_spread: Duration::from_secs(table.startup_spread_secs),
+    })
+}
+
+/// What a feed takes from the global tables when it does not say.
+struct Globals<'a> {
+    output: &'a OutputTable,
+    schedule: &'a Arc<Schedule>,
+    front_matter: &'a FrontMatter,
+}
+
+fn resolve_feed(
+    feed: FeedTable,
+    globals: &Globals<'_>,
+    key: &dyn Fn(&str) -> String,
+    invalid: &Invalid<'_>,
+) -> Result<FeedConfig, ConfigError> {
+    check_feed_name(&feed.name).map_err(|m| invalid.at(&key("name"), m))?;
+    let url = check_feed_url(&feed.url).map_err(|m| invalid.at(&key("url"), m))?;
+    let schedule = match feed.schedule.as_deref() {
+        Some(text) => Arc::new(
+            Schedule::parse(text).map_err(|e| invalid.at(&key("schedule"), e.to_string()))?,
+        ),
+        None => Arc::clone(globals.schedule),
+    };
+    if feed
+        .lang
+        .as_deref()
+        .is_some_and(|lang| lang.trim().is_empty())
+    {
+        return Err(invalid.at(&key("lang"), "must not be empty"));
+    }
+    let front_matter = match &feed.front_matter {
+        Some(o) => globals.front_matter.clone().overridden_by(o),
+        None => globals.front_matter.clone(),
+    };
+    Ok(FeedConfig {
+        categories: feed.categories.unwrap_or_else(|| vec![feed.name.clone()]),
+        tags: feed.tags.unwrap_or_else(|| vec![feed.name.clone()]),
+        url,
+        lang: feed.lang,
+        schedule,
+        timezone: parse_zone(feed.timezone.as_deref())
+            .map_err(|m| invalid.at(&key("timezone"), m))?,
+        headers: check_headers(&feed.headers).map_err(|m| invalid.at(&key("headers"), m))?,
+        on_update: feed.on_update.unwrap_or(globals.output.on_update),
+        dedup: feed.dedup,
+        entry_tags: feed.entry_tags.unwrap_or(globals.output.entry_tags),
+        auto_thumbnail: feed.thumbnail.or(globals.output.thumbnail) == Some(ThumbnailMode::Auto),
+        front_matter,
+        name: feed.name,
+    })
+}
+
+/// Header names and values a request can carry.
+fn check_headers(headers: &BTreeMap<String, String>) -> Result<Vec<(String, String)>, String> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            reqwest::header::HeaderName::try_from(name.as_str())
+                .map_err(|_| format!("{name:?} is not a valid header name"))?;
+            reqwest::header::HeaderValue::try_from(value.as_str())
+                .map_err(|_| format!("the value of {name:?} is not a valid header value"))?;
+            Ok((name.clone(), value.clone()))
+        })
+        .collect()
+}
+
+/// An IANA zone name; UTC when absent.
+fn parse_zone(name: Option<&str>) -> Result<Tz, String> {
+    match name {
+        None => Ok(Tz::UTC),
+        Some(name) => name.parse::<Tz>().map_err(|_| {
+            format!(
+                "unknown time zone {name:?} (use an IANA name such as \"Europe/Berlin\" or \"UTC\")"
+            )
+        }),
+    }
+}
+
+/// A feed name becomes a folder name and a label: keep it to characters that are safe in
+/// a file name on every system.
+fn check_feed_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.len() > 64 {
+        return Err(format!("{name:?} is longer than 64 characters"));
+    }
+    let starts_well = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let all_safe = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !starts_well || !all_safe {
+        return Err(format!(
+            "{name:?} is not safe as a file name: use letters a-z, A-Z, digits, '-', '_' and '.', starting with a letter or digit"
+        ));
+    }
+    Ok(())
+}
+
+fn check_feed_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text.trim()).map_err(|e| format!("{text:?} is not a valid URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{text:?} must be an http or https URL"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{text:?} has no host"));
+    }
+    Ok(url)
+}

@@ -1,0 +1,178 @@
+//! Feed bytes -> the feed-rs model, whatever the publisher got wrong.
+//!
+//! # Architecture
+//! - [`decode`]: bytes to UTF-8 text (BOM, UTF-8 validity, XML declaration, HTTP
+//!   charset, windows-1252; UTF-16 with or without BOM).
+//! - [`repair`]: the XML fixed where real feeds break it (junk before the document, bare
+//!   `&`, HTML entities, `<rss>` without a version, a document cut off mid-entry).
+//! - this module: runs feed-rs on the repaired text, with [`dates`] as its date parser,
+//!   and names what a document is when it is not a feed.
+//! - [`discover`]: the feed an HTML page links to (autodiscovery).
+//! - [`hints`]: how long the feed itself asks to be left alone (`ttl`, `sy:update*`).
+//!
+//! Data moves one way: bytes -> [`decode`] -> [`repair`] -> feed-rs -> `Feed`. Everything
+//! here is a pure function of the bytes and the [`Source`] facts that came with them.
+
+pub mod dates;
+pub mod decode;
+pub mod discover;
+pub mod hints;
+pub mod repair;
+
+use feed_rs::model::Feed;
+
+pub use decode::decode_to_utf8;
+pub use discover::discover_feed;
+pub use hints::update_hint;
+use repair::{Truncation, repair_xml, truncation_repair};
+
+/// Why a document yielded no feed.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// Nothing but white space.
+    #[error("empty document")]
+    Empty,
+    /// Not RSS, Atom or JSON Feed; says what it looks like instead.
+    #[error("not a feed {0}")]
+    NotAFeed(String),
+    /// A feed the parser could not read, even after repairs.
+    #[error("malformed feed")]
+    Malformed(#[source] feed_rs::parser::ParseFeedError),
+    /// A feed that ends before its first entry is complete.
+    #[error("malformed feed: the document is cut off before its first complete entry")]
+    CutOffBeforeFirstEntry,
+}
+
+/// A fetched document as the parser needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    /// The body as fetched (decompressed).
+    pub bytes: &'a [u8],
+    /// The `charset` of the `Content-Type` header, if any.
+    pub http_charset: Option<&'a str>,
+    /// The media type of the `Content-Type` header, if any.
+    pub content_type: Option<&'a str>,
+    /// Resolves relative links.
+    pub base_url: &'a str,
+    /// The zone of dates that name none.
+    pub zone: chrono_tz::Tz,
+}
+
+/// Parses a fetched document, repairing what real feeds get wrong. A document cut off in
+/// the middle keeps its complete entries.
+pub fn parse_feed(source: &Source<'_>) -> Result<Feed, ParseError> {
+    if source.bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ParseError::Empty);
+    }
+    let text = decode_to_utf8(source.bytes, source.http_charset);
+    let repaired = repair_xml(&text);
+    match parse_repaired(&repaired, source) {
+        Err(ParseError::Malformed(message)) => match truncation_repair(&repaired) {
+            Truncation::Repaired(shortened) => {
+                parse_repaired(&shortened, source).map_err(|_| ParseError::Malformed(message))
+            }
+            Truncation::NothingComplete => Err(ParseError::CutOffBeforeFirstEntry),
+            Truncation::NotTruncated => Err(ParseError::Malformed(message)),
+        },
+        Err(ParseError::NotAFeed(_)) => Err(ParseError::NotAFeed(describe_non_feed(
+            &repaired,
+            source.content_type,
+        ))),
+        other => other,
+    }
+}
+
+fn parse_repaired(text: &str, source: &Source<'_>) -> Result<Feed, ParseError> {
+    let zone = source.zone;
+    let parser = feed_rs::parser::Builder::new()
+        .base_uri(Some(source.base_url))
+        .timestamp_parser(move |text| dates::parse_date(text, zone))
+        .sanitize_content(false)
+        // An empty id tells normalisation the feed gave none, so it can fall back to the
+        // link rather than trust a generated hash.
+        .id_generator(|_, _, _| String::new())
+        .build();
+    parser.parse(text.as_bytes()).map_err(|e| match e {
+        feed_rs::parser::ParseFeedError::ParseError(
+            feed_rs::parser::ParseErrorKind::NoFeedRoot,
+        ) => ParseError::NotAFeed(String::new()),
+        other => ParseError::Malformed(other),
+    })
+}
+
+fn describe_non_feed(text: &str, content_type: Option<&str>) -> String {
+    let head: String = text
+        .chars()
+        .take(1024)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let looks_html = ["<html", "<!doctype html", "<head", "<body"]
+        .iter()
+        .any(|t| head.contains(t));
+    let media = content_type.map(|c| c.split(';').next().unwrap_or(c).trim().to_ascii_lowercase());
+    match media {
+        Some(media) if media == "text/html" || media == "application/xhtml+xml" => {
+            format!("({media})")
+        }
+        _ if looks_html => "(an HTML page)".into(),
+        Some(media) => format!("({media}: no RSS, Atom or JSON Feed root element)"),
+        None => "(no RSS, Atom or JSON Feed root element)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Feed, ParseError> {
+        parse_feed(&Source {
+            bytes: text.as_bytes(),
+            http_charset: None,
+            content_type: None,
+            base_url: "https://example.com/",
+            zone: chrono_tz::Tz::UTC,
+        })
+    }
+
+    #[test]
+    fn truncated_rss_keeps_its_complete_items() {
+        let text = "<rss version=\"2.0\"><channel><title>t</title><item><title>one</title></item><item><title>two</title></item><item><title>thr";
+        let feed = parse(text).expect("recovered");
+        assert_eq!(feed.entries.len(), 2);
+    }
+
+    #[test]
+    fn truncated_atom_keeps_its_complete_entries() {
+        let text = "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>t</title><entry><id>1</id><title>one</title></entry><entry><id>2</id><ti";
+        assert_eq!(parse(text).expect("recovered").entries.len(), 1);
+    }
+
+    #[test]
+    fn malformed_but_complete_documents_still_fail() {
+        let text = "<rss version=\"2.0\"><channel><item><title>a</item></channel></rss>";
+        assert!(matches!(parse(text), Err(ParseError::Malformed(_))));
+    }
+
+    #[test]
+    fn rss_without_version_is_read_as_rss2() {
+        let feed =
+            parse("<rss><channel><title>t</title><item><title>one</title></item></channel></rss>")
+                .expect("rss");
+        assert_eq!(feed.entries.len(), 1);
+    }
+
+    #[test]
+    fn html_pages_are_named_as_such() {
+        let err = parse_feed(&Source {
+            bytes: b"<head><title>Moved</title></head><body>x</body>",
+            http_charset: None,
+            content_type: Some("text/html; charset=utf-8"),
+            base_url: "https://example.com/",
+            zone: chrono_tz::Tz::UTC,
+        })
+        .expect_err("not a feed");
+        assert_eq!(err.to_string(), "not a feed (text/html)");
+        let err = parse("<head><title>Moved</title></head><body>x</body>").expect_err("not a feed");
+        assert_eq!(err.to_string(), "not a feed (an HTML page)");
+    }
+}

@@ -1,0 +1,256 @@
+//! The XML fixed where real feeds break it, before feed-rs (strict XML) sees it: junk
+//! before the document, an encoding declaration that no longer holds, `<rss>` without a
+//! version, bare `&`, HTML named entities, and a document cut off mid-entry. Pure
+//! functions, each linear in the text.
+
+use std::borrow::Cow;
+
+/// Repairs common breakage in XML feeds (JSON passes through untouched).
+pub fn repair_xml(text: &str) -> String {
+    let text = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
+    if text.starts_with('{') {
+        return text.to_string();
+    }
+    let text = drop_junk_before_document(text);
+    let text = without_declared_encoding(text);
+    let text = with_rss_version(&text);
+    escape_stray_ampersands(&text)
+}
+
+/// Junk before the document (PHP warnings, a `<?phpxml` prolog, blank lines): start at the
+/// XML declaration if there is one, else at the first element.
+fn drop_junk_before_document(text: &str) -> &str {
+    if let Some(pos) = text.find("<?xml") {
+        // Only skip forward when what precedes is junk rather than document content.
+        if pos > 0 && !text[..pos].contains("<rss") && !text[..pos].contains("<feed") {
+            let after = &text[pos..];
+            if after
+                .as_bytes()
+                .get(5)
+                .is_some_and(|b| b.is_ascii_whitespace())
+            {
+                return after;
+            }
+        }
+        return text;
+    }
+    match text.find('<') {
+        Some(pos) if pos > 0 => &text[pos..],
+        _ => text,
+    }
+}
+
+/// `<rss>` without a `version` is RSS 2.0 in practice; feed-rs needs the attribute.
+fn with_rss_version(text: &str) -> Cow<'_, str> {
+    let Some(at) = text.find("<rss") else {
+        return Cow::Borrowed(text);
+    };
+    let tag_end = text[at..].find('>').map_or(text.len(), |e| at + e);
+    let tag = &text[at..tag_end];
+    let is_rss_element = tag.len() == 4 || tag[4..].starts_with(char::is_whitespace);
+    if !is_rss_element || tag.contains("version") {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(format!(
+        "{} version=\"2.0\"{}",
+        &text[..at + 4],
+        &text[at + 4..]
+    ))
+}
+
+/// The text is UTF-8 now; an `encoding="…"` left in the declaration would make the XML
+/// reader decode it a second time.
+fn without_declared_encoding(text: &str) -> Cow<'_, str> {
+    if !text.starts_with("<?xml") {
+        return Cow::Borrowed(text);
+    }
+    let Some(end) = text.find("?>") else {
+        return Cow::Borrowed(text);
+    };
+    let decl = &text[..end];
+    let Some(at) = decl.find("encoding") else {
+        return Cow::Borrowed(text);
+    };
+    let after = &decl[at + "encoding".len()..];
+    let Some(eq) = after.find('=') else {
+        return Cow::Borrowed(text);
+    };
+    let value = after[eq + 1..].trim_start();
+    let Some(quote) = value.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+        return Cow::Borrowed(text);
+    };
+    let Some(close) = value[1..].find(quote) else {
+        return Cow::Borrowed(text);
+    };
+    let attr_end = decl.len() - value.len() + 1 + close + 1;
+    Cow::Owned(format!(
+        "{}{}{}",
+        &text[..at],
+        &text[attr_end..end],
+        &text[end..]
+    ))
+}
+
+/// Escapes every `&` that does not start a character or entity reference, and rewrites
+/// HTML named entities (which XML does not know) as numeric references. CDATA sections and
+/// comments are left alone: their `&` is literal text.
+fn escape_stray_ampersands(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    // Positions (in `text`) of the next CDATA section and comment, each searched for again
+    // only once passed, so the whole pass stays linear.
+    let next_from = |from: usize, needle: &str| text[from..].find(needle).map(|i| from + i);
+    let mut next_cdata = next_from(0, "<![CDATA[");
+    let mut next_comment = next_from(0, "<!--");
+    let mut at = 0;
+    loop {
+        let raw = match (next_cdata, next_comment) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match (text[at..].find('&').map(|i| at + i), raw) {
+            (Some(amp), raw) if raw.is_none_or(|r| amp < r) => {
+                out.push_str(&text[at..amp]);
+                at = amp + push_reference(&mut out, &text[amp..]);
+            }
+            (_, Some(raw)) => {
+                let close = if next_cdata == Some(raw) {
+                    "]]>"
+                } else {
+                    "-->"
+                };
+                let body = raw
+                    + if close == "]]>" {
+                        "<![CDATA[".len()
+                    } else {
+                        "<!--".len()
+                    };
+                let end = next_from(body, close).map_or(text.len(), |e| e + close.len());
+                out.push_str(&text[at..end]);
+                at = end;
+                if next_cdata.is_some_and(|c| c < at) {
+                    next_cdata = next_from(at, "<![CDATA[");
+                }
+                if next_comment.is_some_and(|c| c < at) {
+                    next_comment = next_from(at, "<!--");
+                }
+            }
+            _ => {
+                out.push_str(&text[at..]);
+                return out;
+            }
+        }
+    }
+}
+
+/// Writes the reference at the start of `text` (which begins with `&`) in XML-safe form and
+/// returns how many bytes of `text` it stood for.
+fn push_reference(out: &mut String, text: &str) -> usize {
+    let body = &text[1..];
+    let name_len = body
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '#'))
+        .unwrap_or(body.len());
+    let name = &body[..name_len];
+    let terminated = body[name_len..].starts_with(';');
+    if terminated && !name.is_empty() {
+        if let Some(number) = name.strip_prefix('#') {
+            let valid = match number.strip_prefix(['x', 'X']) {
+                Some(hex) => !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()),
+                None => !number.is_empty() && number.chars().all(|c| c.is_ascii_digit()),
+            };
+            if valid {
+                out.push_str(&text[..name_len + 2]);
+                return name_len + 2;
+            }
+        } else if matches!(name, "amp" | "lt" | "gt" | "quot" | "apos") {
+            out.push_str(&text[..name_len + 2]);
+            return name_len + 2;
+        } else {
+            let reference = &text[..name_len + 2];
+            let decoded = html_escape::decode_html_entities(reference);
+            if decoded != reference {
+                for ch in decoded.chars() {
+                    out.push_str(&format!("&#{};", ch as u32));
+                }
+                return name_len + 2;
+            }
+        }
+    }
+    out.push_str("&amp;");
+    1
+}
+
+/// What [`truncation_repair`] found.
+pub enum Truncation {
+    NotTruncated,
+    NothingComplete,
+    /// The document cut after its last complete entry and closed again.
+    Repaired(String),
+}
+
+/// Recognises an XML feed that ends early (its root element is never closed) and keeps
+/// what can be kept: everything up to its last complete entry.
+pub fn truncation_repair(text: &str) -> Truncation {
+    let head: String = text.chars().take(2048).collect();
+    let (entry_end, root_end, closing) = if head.contains("<feed") {
+        ("</entry>", "</feed>", "\n</feed>\n")
+    } else if head.contains("<rdf:RDF") {
+        ("</item>", "</rdf:RDF>", "\n</rdf:RDF>\n")
+    } else if head.contains("<rss") {
+        ("</item>", "</rss>", "\n</channel>\n</rss>\n")
+    } else {
+        return Truncation::NotTruncated;
+    };
+    if text.contains(root_end) {
+        return Truncation::NotTruncated;
+    }
+    match text.rfind(entry_end) {
+        Some(last) => {
+            let cut = last + entry_end.len();
+            Truncation::Repaired(format!("{}{closing}", &text[..cut]))
+        }
+        None => Truncation::NothingComplete,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_ampersands_are_escaped_and_references_kept() {
+        assert_eq!(
+            escape_stray_ampersands("a & b &amp; &#38; &#x26; &lt;"),
+            "a &amp; b &amp; &#38; &#x26; &lt;"
+        );
+        assert_eq!(escape_stray_ampersands("AT&T"), "AT&amp;T");
+    }
+
+    #[test]
+    fn html_entities_become_numeric_outside_cdata_only() {
+        assert_eq!(
+            escape_stray_ampersands("x&nbsp;y&mdash;"),
+            "x&#160;y&#8212;"
+        );
+        assert_eq!(
+            escape_stray_ampersands("<![CDATA[a & b&nbsp;]]>&c"),
+            "<![CDATA[a & b&nbsp;]]>&amp;c"
+        );
+    }
+
+    #[test]
+    fn declared_encoding_is_removed_after_decoding() {
+        let text = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss/>";
+        assert_eq!(
+            without_declared_encoding(text),
+            "<?xml version=\"1.0\" ?><rss/>"
+        );
+    }
+
+    #[test]
+    fn junk_before_declaration_is_dropped() {
+        assert!(repair_xml("\n\n  <?xml version=\"1.0\"?><rss/>").starts_with("<?xml"));
+        assert!(
+            repair_xml("Warning: x in y.php\n<?xml version=\"1.0\"?><rss/>").starts_with("<?xml")
+        );
+    }
+}

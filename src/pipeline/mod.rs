@@ -1,0 +1,197 @@
+//! One feed end to end: fetch -> parse -> normalise -> claim -> render -> write -> record.
+//! The same code serves `tidings fetch`, `tidings render` and the daemon.
+//!
+//! # Architecture
+//! - this module: the [`Pipeline`] (configuration, HTTP client, database, per-host
+//!   limits), opened one way for every command, and its errors.
+//! - [`pass`]: one feed's pass, under its lease and the per-host limit: conditional
+//!   fetch, autodiscovery, same-bytes check, then the document to [`process`] and the new
+//!   files to [`write`]; what happened is recorded in the feed's row.
+//! - [`process`]: a fetched document to claimed articles (blocking: parsing, HTML
+//!   conversion, one SQLite transaction). Unchanged entries stop at their identity.
+//! - [`write`]: claimed articles to files (render, atomic write, one `syncfs`, mark
+//!   written), also for `tidings render`.
+//! - [`report`]: what a pass did, for the person at the terminal and the log.
+//!
+//! CPU work, SQLite and file writes run on tokio's blocking pool; only fetching runs on
+//! the async workers.
+
+pub mod pass;
+pub mod process;
+pub mod report;
+pub mod write;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Semaphore;
+
+pub use report::{FeedOutcome, FeedReport, Totals};
+pub use write::RenderReport;
+
+use crate::config::Config;
+use crate::feed::ParseError;
+use crate::fetch::{ClientError, FetchError, Fetcher};
+use crate::output::WriteError;
+use crate::store::{Store, StoreError, lease_holder_name};
+
+/// What went wrong in the machinery around feeds: the database, the files, the runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The database.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// A file could not be written or flushed.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// Some files of a batch could not be written; their entries stay pending.
+    #[error("{left} article(s) left pending for the next run")]
+    LeftPending {
+        /// How many.
+        left: usize,
+        /// The first write that failed.
+        #[source]
+        source: WriteError,
+    },
+    /// A blocking task panicked or was cancelled.
+    #[error("internal task failed")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Why one feed's pass failed. Every variant is shown in the report and stored as the
+/// feed's last error.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// The HTTP request failed or was refused.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The document is not a feed tidings can read.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// An earlier fetch got 410 Gone.
+    #[error(
+        "gone (HTTP 410 earlier): not fetched again until its url changes in the configuration"
+    )]
+    Gone,
+    /// The URL is an HTML page whose feed link leads to another page.
+    #[error("not a feed (text/html), and the page it names is not one either")]
+    DiscoveredPageIsNoFeed,
+    /// The database, the files or the runtime.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// The feed's task ended abnormally (the log says how).
+    #[error("internal error (see log)")]
+    Internal,
+}
+
+impl From<StoreError> for FeedError {
+    fn from(error: StoreError) -> FeedError {
+        FeedError::Pipeline(error.into())
+    }
+}
+
+impl FeedError {
+    /// The server said the feed is gone for good (410), now or earlier.
+    pub fn is_gone(&self) -> bool {
+        match self {
+            FeedError::Gone => true,
+            FeedError::Fetch(error) => error.is_gone(),
+            _ => false,
+        }
+    }
+
+    /// When the server allows the next request (429/503 with `Retry-After`).
+    pub fn retry_after(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self {
+            FeedError::Fetch(error) => error.retry_after(),
+            _ => None,
+        }
+    }
+}
+
+/// Everything a pass needs, shared by all feeds of a run.
+pub struct Pipeline {
+    config: Arc<Config>,
+    fetcher: Fetcher,
+    store: Mutex<Store>,
+    host_limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// This process's name in feed leases.
+    holder: String,
+}
+
+impl Pipeline {
+    /// Opens the database and builds the HTTP client for `config`: the one way every
+    /// command (fetch, render, the daemon and its reloads) gets a pipeline.
+    pub fn open(config: Config) -> Result<Arc<Pipeline>, PipelineError> {
+        let store = Store::open(&config.database)?;
+        let fetcher = Fetcher::new(&config.fetch)?;
+        Ok(Arc::new(Pipeline {
+            config: Arc::new(config),
+            fetcher,
+            store: Mutex::new(store),
+            host_limits: Mutex::new(HashMap::new()),
+            holder: lease_holder_name(),
+        }))
+    }
+
+    /// The configuration this pipeline runs.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// The database, for one short piece of blocking work.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        // A panic while holding the lock cannot leave SQLite half-done (transactions roll
+        // back on drop), so a poisoned lock is still safe to use.
+        self.store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `work` on the blocking pool: SQLite, parsing and file writes must not hold up
+    /// the async workers that drive the fetches.
+    pub async fn blocking<T, E>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Pipeline) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<PipelineError> + Send + 'static,
+    {
+        let pipeline = Arc::clone(self);
+        tokio::task::spawn_blocking(move || work(&pipeline))
+            .await
+            .map_err(|join| E::from(PipelineError::Task(join)))?
+    }
+
+    /// Runs one database call on the blocking pool.
+    pub async fn with_store<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, PipelineError> {
+        self.blocking(move |p| work(&mut p.store()).map_err(PipelineError::from))
+            .await
+    }
+
+    /// The limit of requests in flight to `url`'s host.
+    fn host_limit(&self, url: &url::Url) -> Arc<Semaphore> {
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let mut limits = self
+            .host_limits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(
+            limits
+                .entry(host)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.config.fetch.per_host))),
+        )
+    }
+
+    /// How long a lease lasts: longer than any pass can take.
+    fn lease_ttl(&self) -> std::time::Duration {
+        self.config.fetch.timeout * 2 + std::time::Duration::from_secs(120)
+    }
+}

@@ -1,0 +1,265 @@
+//! One feed's pass: lease, conditional fetch under the per-host limit, autodiscovery, the
+//! same-bytes check, processing, writing, and the record of how it ended.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use tokio::task::JoinSet;
+
+use super::process::Processed;
+use super::report::log_outcome;
+use super::{FeedError, FeedOutcome, FeedReport, Pipeline};
+use crate::article::hex;
+use crate::config::FeedConfig;
+use crate::fetch::{FetchOutcome, FetchStatus, Validators};
+use crate::store::{FeedState, FetchRecord};
+
+/// Where a pass is fetching from, and what it has learnt on the way.
+struct Attempt {
+    url: url::Url,
+    validators: Validators,
+    /// The feed's new address (permanent redirects, autodiscovery), to store.
+    moved_to: Option<url::Url>,
+    notes: Vec<String>,
+}
+
+/// How one round of fetching ended.
+enum Round {
+    Finished(FeedOutcome),
+    /// The document is an HTML page naming its feed here.
+    Discovered(url::Url),
+}
+
+impl Pipeline {
+    /// Runs `feeds` with at most `fetch.concurrency` in flight; `on_report` sees each
+    /// report as its feed finishes. Returns the reports in the order the feeds were given.
+    pub async fn run_feeds(
+        self: &Arc<Self>,
+        feeds: Vec<FeedConfig>,
+        mut on_report: impl FnMut(&FeedReport),
+    ) -> Vec<FeedReport> {
+        // Only `concurrency` passes exist at any time (not one waiting task per feed), so
+        // memory stays flat however many feeds there are.
+        let limit = self.config.fetch.concurrency;
+        let mut reports: Vec<Option<FeedReport>> = vec![None; feeds.len()];
+        let mut tasks = JoinSet::new();
+        let mut finish_one =
+            |joined: Option<Result<(usize, FeedReport), tokio::task::JoinError>>| match joined {
+                Some(Ok((index, report))) => {
+                    on_report(&report);
+                    reports[index] = Some(report);
+                }
+                Some(Err(error)) => tracing::error!(%error, "a feed task panicked"),
+                None => {}
+            };
+        for (index, feed) in feeds.iter().cloned().enumerate() {
+            if tasks.len() >= limit {
+                finish_one(tasks.join_next().await);
+            }
+            let pipeline = Arc::clone(self);
+            tasks.spawn(async move { (index, pipeline.run_feed(&feed).await) });
+        }
+        while !tasks.is_empty() {
+            finish_one(tasks.join_next().await);
+        }
+        reports
+            .into_iter()
+            .zip(feeds)
+            .map(|(report, feed)| {
+                report.unwrap_or_else(|| FeedReport {
+                    feed: feed.name,
+                    outcome: FeedOutcome::Failed(Arc::new(FeedError::Internal)),
+                    notes: Vec::new(),
+                })
+            })
+            .collect()
+    }
+
+    /// One pass of one feed. Never panics on input; every failure is in the report and in
+    /// the feed's stored state.
+    pub async fn run_feed(self: &Arc<Self>, feed: &FeedConfig) -> FeedReport {
+        let started = Instant::now();
+        let (name, url, holder, ttl) = (
+            feed.name.clone(),
+            feed.url.to_string(),
+            self.holder.clone(),
+            self.lease_ttl(),
+        );
+        let leased = self
+            .with_store(move |store| store.try_lease(&name, &url, &holder, Utc::now(), ttl))
+            .await;
+        let report = |outcome, notes| FeedReport {
+            feed: feed.name.clone(),
+            outcome,
+            notes,
+        };
+        match leased {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(feed = %feed.name, "another tidings process is fetching this feed; skipped");
+                return report(FeedOutcome::Busy, Vec::new());
+            }
+            Err(error) => {
+                return report(FeedOutcome::Failed(Arc::new(error.into())), Vec::new());
+            }
+        }
+        let (outcome, notes) = self.run_leased_feed(feed).await;
+        log_outcome(&feed.name, &outcome, started.elapsed());
+        let (name, holder) = (feed.name.clone(), self.holder.clone());
+        if let Err(error) = self
+            .with_store(move |store| store.release_lease(&name, &holder))
+            .await
+        {
+            tracing::warn!(feed = %feed.name, error = %crate::error::ErrorChain(&error), "could not release the feed's lease; it expires by itself");
+        }
+        report(outcome, notes)
+    }
+
+    async fn run_leased_feed(self: &Arc<Self>, feed: &FeedConfig) -> (FeedOutcome, Vec<String>) {
+        match self.pass(feed).await {
+            Ok(done) => done,
+            Err(error) => {
+                let record = FetchRecord::Failed {
+                    error: crate::error::ErrorChain(&error).to_string(),
+                    gone: error.is_gone(),
+                    not_before: error.retry_after(),
+                };
+                if let Err(store_error) = self.record(feed, record).await {
+                    tracing::error!(feed = %feed.name, error = %crate::error::ErrorChain(&store_error), "could not record the failure in the database");
+                }
+                (FeedOutcome::Failed(Arc::new(error)), Vec::new())
+            }
+        }
+    }
+
+    async fn pass(
+        self: &Arc<Self>,
+        feed: &FeedConfig,
+    ) -> Result<(FeedOutcome, Vec<String>), FeedError> {
+        let (name, url) = (feed.name.clone(), feed.url.to_string());
+        let state = self
+            .with_store(move |store| store.feed_state(&name, &url))
+            .await?;
+        if state.gone {
+            return Err(FeedError::Gone);
+        }
+        let mut attempt = Attempt {
+            url: state
+                .effective_url
+                .as_deref()
+                .and_then(|u| url::Url::parse(u).ok())
+                .unwrap_or_else(|| feed.url.clone()),
+            validators: state.validators.clone(),
+            moved_to: None,
+            notes: Vec::new(),
+        };
+        let found = match self.round(feed, &state, &mut attempt, true).await? {
+            Round::Finished(outcome) => return Ok((outcome, attempt.notes)),
+            Round::Discovered(found) => found,
+        };
+        // The URL was a page naming its feed: one more round, at the feed.
+        tracing::info!(feed = %feed.name, found = %found, "the URL is a page; using the feed it names");
+        attempt.notes.push(format!("feed found at {found}"));
+        attempt.moved_to = Some(found.clone());
+        attempt.url = found;
+        attempt.validators = Validators::default();
+        match self.round(feed, &state, &mut attempt, false).await? {
+            Round::Finished(outcome) => Ok((outcome, attempt.notes)),
+            Round::Discovered(_) => Err(FeedError::DiscoveredPageIsNoFeed),
+        }
+    }
+
+    /// One fetch and what follows it: a 304, the same bytes as last time, or a document
+    /// processed and written.
+    async fn round(
+        self: &Arc<Self>,
+        feed: &FeedConfig,
+        state: &FeedState,
+        attempt: &mut Attempt,
+        first: bool,
+    ) -> Result<Round, FeedError> {
+        let outcome = self
+            .fetch_limited(&attempt.url, &attempt.validators, &feed.headers)
+            .await?;
+        if let Some(target) = outcome.moved_permanently_to {
+            tracing::warn!(feed = %feed.name, to = %target, "feed moved permanently; using the new address");
+            attempt.notes.push(format!("moved permanently to {target}"));
+            attempt.moved_to = Some(target);
+        }
+        let moved_to = attempt.moved_to.as_ref().map(url::Url::to_string);
+        let document = match outcome.status {
+            FetchStatus::NotModified => {
+                let record = FetchRecord::NotModified {
+                    moved_to,
+                    not_before: outcome.fresh_until,
+                };
+                self.record(feed, record).await?;
+                return Ok(Round::Finished(FeedOutcome::NotModified));
+            }
+            FetchStatus::Fetched(document) => document,
+        };
+        let body_hash = hex(&Sha256::digest(&document.body));
+        let validators = document.validators.clone();
+        let fetched = |not_before| FetchRecord::Fetched {
+            validators: validators.clone(),
+            body_hash: body_hash.clone(),
+            moved_to: moved_to.clone(),
+            not_before,
+        };
+        if first && state.body_hash.as_deref() == Some(body_hash.as_str()) {
+            self.record(feed, fetched(outcome.fresh_until)).await?;
+            return Ok(Round::Finished(FeedOutcome::SameContent));
+        }
+        let feed_config = feed.clone();
+        let processed = self
+            .blocking(move |p| p.process_document(&feed_config, &document))
+            .await?;
+        match processed {
+            Processed::Claimed { report, hint } => {
+                // The validators are stored only once the entries are claimed: a crash
+                // before this point refetches the document instead of getting a 304 and
+                // losing entries.
+                self.record(feed, fetched(latest(outcome.fresh_until, hint)))
+                    .await?;
+                let name = feed.name.clone();
+                self.blocking(move |p| p.write_pending(Some(&name))).await?;
+                Ok(Round::Finished(FeedOutcome::Processed(report)))
+            }
+            Processed::Discovered(found) => Ok(Round::Discovered(found)),
+        }
+    }
+
+    /// One fetch under the per-host limit.
+    async fn fetch_limited(
+        &self,
+        url: &url::Url,
+        validators: &Validators,
+        headers: &[(String, String)],
+    ) -> Result<FetchOutcome, FeedError> {
+        let host_limit = self.host_limit(url);
+        // The semaphore is never closed, so acquiring cannot fail; if it ever did, the
+        // fetch goes ahead rather than the feed failing.
+        let _permit = host_limit.acquire_owned().await.ok();
+        Ok(self.fetcher.fetch(url, validators, headers).await?)
+    }
+
+    async fn record(
+        self: &Arc<Self>,
+        feed: &FeedConfig,
+        record: FetchRecord,
+    ) -> Result<(), FeedError> {
+        let (name, url) = (feed.name.clone(), feed.url.to_string());
+        Ok(self
+            .with_store(move |store| store.record_fetch(&name, &url, &record, Utc::now()))
+            .await?)
+    }
+}
+
+fn latest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}

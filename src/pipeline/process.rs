@@ -1,0 +1,116 @@
+//! A fetched document to claimed articles: parse, bound, identify, skip what the feed
+//! repeats unchanged, normalise the rest, claim them in one transaction. Blocking work
+//! (CPU and SQLite), run on the blocking pool.
+
+use chrono::{DateTime, Utc};
+use feed_rs::model::Feed;
+
+use super::{FeedError, Pipeline};
+use crate::article::{
+    Article, FeedContext, Identity, bound_fields, disambiguate_keys, identify, normalise,
+};
+use crate::config::{Dedup, FeedConfig, OnUpdate};
+use crate::feed::{ParseError, Source, discover_feed, parse_feed, update_hint};
+use crate::fetch::Document;
+use crate::output::ArticlePaths;
+use crate::store::{ClaimOptions, ClaimReport};
+
+/// What a document turned out to be.
+pub enum Processed {
+    /// A feed whose entries were claimed; `hint` is the feed's own word on when to come
+    /// back (`ttl`, `sy:updatePeriod`).
+    Claimed {
+        /// What the claim decided.
+        report: ClaimReport,
+        /// Not before this, says the feed.
+        hint: Option<DateTime<Utc>>,
+    },
+    /// An HTML page that names its feed at this address.
+    Discovered(url::Url),
+}
+
+impl Pipeline {
+    /// Parse, normalise and claim one fetched document.
+    pub fn process_document(
+        &self,
+        feed: &FeedConfig,
+        document: &Document,
+    ) -> Result<Processed, FeedError> {
+        let mut parsed = match self.parse_document(feed, document) {
+            Ok(parsed) => parsed,
+            Err(error @ ParseError::NotAFeed(_)) => {
+                return match discover_feed(&document.body, &document.final_url) {
+                    Some(found) if found != document.final_url => Ok(Processed::Discovered(found)),
+                    _ => Err(error.into()),
+                };
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let now = Utc::now();
+        let hint = update_hint(parsed.ttl, &document.body).map(|wait| now + wait);
+        let limits = &self.config.fetch;
+        parsed.entries.truncate(limits.max_entries);
+        for entry in &mut parsed.entries {
+            bound_fields(entry, limits.max_field_bytes);
+        }
+        let context = FeedContext::from_feed(&parsed, &document.final_url);
+        let mut identities: Vec<Identity> = parsed
+            .entries
+            .iter()
+            .map(|e| identify(e, &context))
+            .collect();
+        disambiguate_keys(&mut identities);
+        // Entries the feed repeats exactly as before need no HTML work at all.
+        let unchanged = self.store().unchanged_keys(&feed.name, &identities)?;
+        let articles: Vec<Article> = parsed
+            .entries
+            .iter()
+            .zip(identities)
+            .filter(|(_, identity)| !unchanged.contains(&identity.key))
+            .map(|(entry, identity)| {
+                normalise(
+                    entry,
+                    identity,
+                    &context,
+                    feed,
+                    self.config.output.summary_chars,
+                )
+            })
+            .collect();
+        let mut report = self.claim(feed, &articles, now)?;
+        report.unchanged += unchanged.len();
+        Ok(Processed::Claimed { report, hint })
+    }
+
+    fn parse_document(&self, feed: &FeedConfig, document: &Document) -> Result<Feed, ParseError> {
+        parse_feed(&Source {
+            bytes: &document.body,
+            http_charset: document.charset.as_deref(),
+            content_type: document.content_type.as_deref(),
+            base_url: document.final_url.as_str(),
+            zone: feed.timezone,
+        })
+    }
+
+    fn claim(
+        &self,
+        feed: &FeedConfig,
+        articles: &[Article],
+        now: DateTime<Utc>,
+    ) -> Result<ClaimReport, FeedError> {
+        let options = ClaimOptions {
+            rewrite_updates: feed.on_update == OnUpdate::Rewrite,
+            cross_feed_dedup: feed.dedup == Dedup::Global,
+        };
+        let output = &self.config.output;
+        let paths = ArticlePaths {
+            dir: &output.dir,
+            template: &output.path,
+            timezone: output.timezone,
+            feed: &feed.name,
+        };
+        Ok(self
+            .store()
+            .claim(&feed.name, articles, options, now, &paths)?)
+    }
+}

@@ -1,0 +1,139 @@
+//! Claimed articles to files: render with today's settings, write atomically, flush the
+//! batch with one `syncfs`, then mark the entries written. Also `tidings render`.
+
+use chrono::Utc;
+
+use super::{Pipeline, PipelineError};
+use crate::config::FeedConfig;
+use crate::output::{WriteError, remove_stale_temp_files, sync_filesystem, write_atomic};
+use crate::render::{RenderSettings, render_article};
+use crate::store::StoredEntry;
+
+/// What `tidings render` did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RenderReport {
+    /// Files whose text changed.
+    pub rewritten: usize,
+    /// Files already as they would be written (left untouched, mtime kept).
+    pub unchanged: usize,
+    /// Files deleted downstream: left deleted.
+    pub missing: usize,
+}
+
+impl Pipeline {
+    /// Writes what earlier runs claimed but did not write (a crash, a full disk), feed by
+    /// feed under the feed's lease, so a concurrent process never writes the same file.
+    pub fn write_all_pending(&self) -> Result<usize, PipelineError> {
+        let stale = remove_stale_temp_files(&self.config.output.dir);
+        if stale > 0 {
+            tracing::info!(
+                stale,
+                "removed temporary files an interrupted run left behind"
+            );
+        }
+        let feeds = self.store().feeds_with_pending()?;
+        let mut written = 0;
+        let mut first_error = None;
+        for feed in feeds {
+            let Some(config) = self.config.feeds.iter().find(|f| f.name == feed) else {
+                continue;
+            };
+            let leased = self.store().try_lease(
+                &feed,
+                config.url.as_str(),
+                &self.holder,
+                Utc::now(),
+                self.lease_ttl(),
+            )?;
+            if !leased {
+                continue;
+            }
+            match self.write_pending(Some(&feed)) {
+                Ok(n) => written += n,
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+            self.store().release_lease(&feed, &self.holder)?;
+        }
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(written),
+        }
+    }
+
+    /// Writes the files of pending entries (of one feed, or all) and marks them written.
+    /// Entries of feeds no longer configured stay pending. Returns how many were written.
+    pub fn write_pending(&self, feed: Option<&str>) -> Result<usize, PipelineError> {
+        let pending = self.store().pending(feed)?;
+        let mut written = Vec::with_capacity(pending.len());
+        let mut first_error: Option<WriteError> = None;
+        for entry in &pending {
+            let Some(text) = self.render_entry(entry) else {
+                continue;
+            };
+            match write_atomic(&self.config.output.dir, &entry.path, text.as_bytes()) {
+                Ok(()) => written.push(entry.id),
+                Err(error) => {
+                    tracing::warn!(feed = %entry.feed, error = %crate::error::ErrorChain(&error), "article left pending");
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        if !written.is_empty() {
+            // One flush for the batch; only then are the entries recorded as written.
+            sync_filesystem(&self.config.output.dir).inspect_err(|error| {
+                tracing::warn!(error = %crate::error::ErrorChain(error), "articles left pending: could not flush them to disk");
+            })?;
+        }
+        self.store().mark_written(&written, Utc::now())?;
+        match first_error {
+            Some(source) => Err(PipelineError::LeftPending {
+                left: pending.len() - written.len(),
+                source,
+            }),
+            None => Ok(written.len()),
+        }
+    }
+
+    /// The file text of a stored entry with today's settings; `None` when its feed is no
+    /// longer configured.
+    fn render_entry(&self, entry: &StoredEntry) -> Option<String> {
+        let feed = self.config.feeds.iter().find(|f| f.name == entry.feed)?;
+        let settings = RenderSettings {
+            feed_name: &feed.name,
+            timezone: self.config.output.timezone,
+            front_matter: &feed.front_matter,
+            entry_tags: feed.entry_tags,
+            auto_thumbnail: feed.auto_thumbnail,
+        };
+        Some(render_article(&entry.article, entry.date, &settings))
+    }
+
+    /// Rewrites the files of written entries from the database, without fetching: after a
+    /// change of front matter defaults or time zone. Files whose text would not change are
+    /// not touched (their mtime stays), and files someone deleted stay deleted.
+    pub fn render_written(&self, feeds: &[FeedConfig]) -> Result<RenderReport, PipelineError> {
+        let mut report = RenderReport::default();
+        for feed in feeds {
+            for entry in self.store().written(Some(&feed.name))? {
+                let Some(text) = self.render_entry(&entry) else {
+                    continue;
+                };
+                let target = self.config.output.dir.join(&entry.path);
+                match std::fs::read(&target) {
+                    Ok(current) if current == text.as_bytes() => report.unchanged += 1,
+                    Ok(_) => {
+                        write_atomic(&self.config.output.dir, &entry.path, text.as_bytes())?;
+                        report.rewritten += 1;
+                    }
+                    Err(_) => report.missing += 1,
+                }
+            }
+        }
+        if report.rewritten > 0 {
+            sync_filesystem(&self.config.output.dir)?;
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,260 @@
+//! The claim: one transaction that decides, for each article of a document, whether it
+//! is new (inserted as pending at a free path), edited (back to pending at its old path),
+//! a story another feed already wrote (recorded as a duplicate), or known and unchanged.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use super::{Store, StoreError, path_text, timestamp};
+use crate::article::{Article, Identity};
+use crate::output::ArticlePaths;
+
+/// What claiming a batch of articles decided.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ClaimReport {
+    /// Entries seen for the first time, claimed for writing.
+    pub new: usize,
+    /// Known entries whose content changed, claimed for rewriting.
+    pub updated: usize,
+    /// Known entries the document repeats.
+    pub unchanged: usize,
+    /// New here, but the same story was already written by another feed.
+    pub duplicates: usize,
+}
+
+/// How a feed's articles are claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimOptions {
+    /// Rewrite a known entry whose content changed (else leave it).
+    pub rewrite_updates: bool,
+    /// Skip a new entry whose canonical link another feed already has.
+    pub cross_feed_dedup: bool,
+}
+
+impl Store {
+    /// Claims a feed's articles in one transaction: unknown keys are inserted as pending at
+    /// a free path, known keys whose content changed go back to pending at their old path,
+    /// the rest are left alone. `paths` chooses a new article's path.
+    pub fn claim(
+        &mut self,
+        feed: &str,
+        articles: &[Article],
+        options: ClaimOptions,
+        now: DateTime<Utc>,
+        paths: &ArticlePaths<'_>,
+    ) -> Result<ClaimReport, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut report = ClaimReport::default();
+        {
+            let mut claim = Claim::prepare(&tx, feed, options, now)?;
+            let mut seen_keys = HashSet::new();
+            for article in articles {
+                // A document that lists one entry twice describes one entry.
+                if !seen_keys.insert(article.key.as_str()) {
+                    continue;
+                }
+                match claim.decide(article, paths)? {
+                    Decision::New => report.new += 1,
+                    Decision::Updated => report.updated += 1,
+                    Decision::Unchanged => report.unchanged += 1,
+                    Decision::Duplicate => report.duplicates += 1,
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// The keys of `feed` whose stored raw digest equals the given one: entries the feed
+    /// repeats unchanged, which need no conversion at all.
+    pub fn unchanged_keys(
+        &self,
+        feed: &str,
+        identities: &[Identity],
+    ) -> Result<HashSet<String>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT raw_hash FROM entries WHERE feed = ?1 AND key = ?2")?;
+        let mut unchanged = HashSet::new();
+        for identity in identities {
+            let stored: Option<Option<String>> = statement
+                .query_row(params![feed, identity.key], |r| r.get(0))
+                .optional()?;
+            if stored.flatten().as_deref() == Some(identity.raw_hash.as_str()) {
+                unchanged.insert(identity.key.clone());
+            }
+        }
+        Ok(unchanged)
+    }
+}
+
+/// What the claim decided for one article.
+enum Decision {
+    New,
+    Updated,
+    Unchanged,
+    Duplicate,
+}
+
+/// The statements of one feed's claim, prepared once per transaction.
+struct Claim<'tx> {
+    feed: &'tx str,
+    options: ClaimOptions,
+    now: DateTime<Utc>,
+    find: rusqlite::CachedStatement<'tx>,
+    /// An entry first stored under its bare guid, now disambiguated by its link.
+    find_by_guid: rusqlite::CachedStatement<'tx>,
+    known_duplicate: rusqlite::CachedStatement<'tx>,
+    written_elsewhere: rusqlite::CachedStatement<'tx>,
+    insert_duplicate: rusqlite::CachedStatement<'tx>,
+    path_used: rusqlite::CachedStatement<'tx>,
+    insert: rusqlite::CachedStatement<'tx>,
+    update: rusqlite::CachedStatement<'tx>,
+    refresh_raw: rusqlite::CachedStatement<'tx>,
+}
+
+impl<'tx> Claim<'tx> {
+    fn prepare(
+        tx: &'tx rusqlite::Transaction<'_>,
+        feed: &'tx str,
+        options: ClaimOptions,
+        now: DateTime<Utc>,
+    ) -> Result<Claim<'tx>, StoreError> {
+        Ok(Claim {
+            feed,
+            options,
+            now,
+            find: tx.prepare_cached(
+                "SELECT id, content_hash FROM entries WHERE feed = ?1 AND key = ?2",
+            )?,
+            find_by_guid: tx.prepare_cached(
+                "SELECT id, content_hash FROM entries WHERE feed = ?1 AND key = ?2 AND canonical_link IS ?3",
+            )?,
+            known_duplicate: tx
+                .prepare_cached("SELECT 1 FROM duplicates WHERE feed = ?1 AND key = ?2")?,
+            written_elsewhere: tx.prepare_cached(
+                "SELECT feed FROM entries WHERE canonical_link = ?1 AND feed != ?2 LIMIT 1",
+            )?,
+            insert_duplicate: tx.prepare_cached(
+                "INSERT OR IGNORE INTO duplicates (feed, key, canonical_link, written_by, first_seen) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?,
+            path_used: tx.prepare_cached("SELECT 1 FROM entries WHERE path = ?1")?,
+            insert: tx.prepare_cached(
+                "INSERT INTO entries (feed, key, canonical_link, path, content_hash, article, date, first_seen, state, raw_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9)",
+            )?,
+            update: tx.prepare_cached(
+                "UPDATE entries SET content_hash = ?2, article = ?3, state = 'pending', raw_hash = ?4 WHERE id = ?1",
+            )?,
+            refresh_raw: tx.prepare_cached("UPDATE entries SET raw_hash = ?2 WHERE id = ?1")?,
+        })
+    }
+
+    fn decide(
+        &mut self,
+        article: &Article,
+        paths: &ArticlePaths<'_>,
+    ) -> Result<Decision, StoreError> {
+        let hash = article.content_hash();
+        match self.known(article)? {
+            Some((id, stored_hash)) if stored_hash == hash || !self.options.rewrite_updates => {
+                // Same content from changed raw text (or an edit to ignore): remember the
+                // raw text so it is not converted again next time.
+                self.refresh_raw.execute(params![id, article.raw_hash])?;
+                Ok(Decision::Unchanged)
+            }
+            Some((id, _)) => {
+                self.update.execute(params![
+                    id,
+                    hash,
+                    serde_json::to_string(article)?,
+                    article.raw_hash
+                ])?;
+                Ok(Decision::Updated)
+            }
+            None if self
+                .known_duplicate
+                .exists(params![self.feed, article.key])? =>
+            {
+                Ok(Decision::Unchanged)
+            }
+            None if self.record_if_written_elsewhere(article)? => Ok(Decision::Duplicate),
+            None => {
+                self.insert_new(article, &hash, paths)?;
+                Ok(Decision::New)
+            }
+        }
+    }
+
+    /// The stored id and content digest of the article's entry, if it is known.
+    fn known(&mut self, article: &Article) -> Result<Option<(i64, String)>, StoreError> {
+        let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?));
+        let known = self
+            .find
+            .query_row(params![self.feed, article.key], row)
+            .optional()?;
+        match (known, article.guid.as_deref().filter(|g| *g != article.key)) {
+            (None, Some(bare_guid)) => Ok(self
+                .find_by_guid
+                .query_row(params![self.feed, bare_guid, article.canonical_link], row)
+                .optional()?),
+            (known, _) => Ok(known),
+        }
+    }
+
+    /// With cross-feed dedup, records a new article whose story another feed already has
+    /// as a duplicate; true when it did.
+    fn record_if_written_elsewhere(&mut self, article: &Article) -> Result<bool, StoreError> {
+        let Some(link) = article
+            .canonical_link
+            .as_deref()
+            .filter(|_| self.options.cross_feed_dedup)
+        else {
+            return Ok(false);
+        };
+        let other: Option<String> = self
+            .written_elsewhere
+            .query_row(params![link, self.feed], |r| r.get(0))
+            .optional()?;
+        let Some(other) = other else {
+            return Ok(false);
+        };
+        self.insert_duplicate.execute(params![
+            self.feed,
+            article.key,
+            link,
+            other,
+            timestamp(self.now)
+        ])?;
+        Ok(true)
+    }
+
+    fn insert_new(
+        &mut self,
+        article: &Article,
+        hash: &str,
+        paths: &ArticlePaths<'_>,
+    ) -> Result<(), StoreError> {
+        let date = article.date(self.now);
+        let path_used = &mut self.path_used;
+        let path = paths.choose(&article.title, &article.short_id(), date, |candidate| {
+            path_used.exists([path_text(candidate)])
+        })?;
+        self.insert.execute(params![
+            self.feed,
+            article.key,
+            article.canonical_link,
+            path_text(&path),
+            hash,
+            serde_json::to_string(article)?,
+            timestamp(date),
+            timestamp(self.now),
+            article.raw_hash,
+        ])?;
+        Ok(())
+    }
+}

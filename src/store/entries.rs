@@ -1,0 +1,110 @@
+//! Entries after their claim: waiting for their files (`pending`), written, read back for
+//! re-rendering, and forgotten by `prune`.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+use super::{Store, StoreError, parse_timestamp, timestamp};
+use crate::article::Article;
+
+/// A claimed entry as stored: where its file goes and what it says.
+#[derive(Debug, Clone)]
+pub struct StoredEntry {
+    /// The row's id.
+    pub id: i64,
+    /// The feed it belongs to.
+    pub feed: String,
+    /// Its file, relative to the output folder.
+    pub path: PathBuf,
+    /// The date it is written with.
+    pub date: DateTime<Utc>,
+    /// What it says, as normalised.
+    pub article: Article,
+}
+
+impl Store {
+    /// Feeds that have entries waiting for their files.
+    pub fn feeds_with_pending(&self) -> Result<Vec<String>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT DISTINCT feed FROM entries WHERE state = 'pending' ORDER BY feed",
+        )?;
+        let rows = statement.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every written entry of `feed` (all feeds when `None`), for re-rendering.
+    pub fn written(&self, feed: Option<&str>) -> Result<Vec<StoredEntry>, StoreError> {
+        self.entries_in_state("written", feed)
+    }
+
+    /// Forgets entries first seen before `cutoff` (and duplicate records as old): their
+    /// stories will be written again if a feed still carries them. Pending entries are
+    /// kept. Returns how many were forgotten.
+    pub fn prune(&mut self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let cutoff = timestamp(cutoff);
+        let entries = tx.execute(
+            "DELETE FROM entries WHERE state = 'written' AND first_seen <= ?1",
+            [&cutoff],
+        )?;
+        let duplicates = tx.execute("DELETE FROM duplicates WHERE first_seen <= ?1", [&cutoff])?;
+        tx.commit()?;
+        Ok(entries + duplicates)
+    }
+
+    /// Entries whose files are not known to be written, oldest first; only `feed`'s when
+    /// given.
+    pub fn pending(&self, feed: Option<&str>) -> Result<Vec<StoredEntry>, StoreError> {
+        self.entries_in_state("pending", feed)
+    }
+
+    fn entries_in_state(
+        &self,
+        state: &str,
+        feed: Option<&str>,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT id, feed, path, date, article FROM entries
+             WHERE state = ?1 AND (?2 IS NULL OR feed = ?2) ORDER BY id",
+        )?;
+        let rows = statement.query_map(params![state, feed], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut entries = Vec::new();
+        for row in rows {
+            let (id, feed, path, date, article) = row?;
+            entries.push(StoredEntry {
+                id,
+                feed,
+                path: PathBuf::from(path),
+                date: parse_timestamp(&date),
+                article: serde_json::from_str(&article)?,
+            });
+        }
+        Ok(entries)
+    }
+
+    /// Marks entries written, in one transaction.
+    pub fn mark_written(&mut self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut statement = tx.prepare_cached(
+                "UPDATE entries SET state = 'written', written_at = ?2 WHERE id = ?1",
+            )?;
+            let now = timestamp(now);
+            for id in ids {
+                statement.execute(params![id, now])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}

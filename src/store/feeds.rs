@@ -1,0 +1,242 @@
+//! One row per feed: what the last fetch said (validators, result, error count), where
+//! the feed lives now, when the server allows the next fetch and when the daemon plans it.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, StoreError, parse_timestamp, timestamp};
+use crate::fetch::Validators;
+
+/// A feed's stored state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedState {
+    /// What to send back for a 304.
+    pub validators: Validators,
+    /// A digest of the last body read, to skip a same-bytes answer.
+    pub body_hash: Option<String>,
+    /// Failures in a row.
+    pub error_count: u32,
+    /// Where the feed now lives, after permanent redirects or autodiscovery.
+    pub effective_url: Option<String>,
+    /// The server answered 410 Gone: not fetched again until the configured URL changes.
+    pub gone: bool,
+    /// The server asked not to be fetched before this (cache hints, ttl, Retry-After).
+    pub not_before: Option<DateTime<Utc>>,
+}
+
+/// How one fetch ended, for the feed's record.
+#[derive(Debug, Clone)]
+pub enum FetchRecord {
+    /// 304 Not Modified.
+    NotModified {
+        /// The feed's new address, if it moved.
+        moved_to: Option<String>,
+        /// The server's own timing: not before this.
+        not_before: Option<DateTime<Utc>>,
+    },
+    /// A document that was read.
+    Fetched {
+        /// Its `ETag` / `Last-Modified`.
+        validators: Validators,
+        /// A digest of its body.
+        body_hash: String,
+        /// The feed's new address, if it moved.
+        moved_to: Option<String>,
+        /// The server's or the feed's own timing: not before this.
+        not_before: Option<DateTime<Utc>>,
+    },
+    /// The pass failed.
+    Failed {
+        /// Why, as printed.
+        error: String,
+        /// 410 Gone: not fetched again until the URL changes.
+        gone: bool,
+        /// `Retry-After`: not before this.
+        not_before: Option<DateTime<Utc>>,
+    },
+}
+
+/// One feed's stored state, as `tidings status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FeedStatus {
+    /// The feed's name.
+    pub name: String,
+    /// Its configured URL.
+    pub url: String,
+    /// When it was last fetched (RFC 3339).
+    pub last_fetch_at: Option<String>,
+    /// `ok`, `not-modified`, `error` or `gone`.
+    pub last_result: Option<String>,
+    /// The last failure, as printed.
+    pub last_error: Option<String>,
+    /// Failures in a row.
+    pub error_count: u32,
+    /// When the daemon fetches it next.
+    pub next_due: Option<String>,
+    /// Where the feed moved (301/308 or autodiscovery), when it did.
+    pub moved_to: Option<String>,
+    /// Articles written.
+    pub written: i64,
+    /// Articles claimed but not yet written.
+    pub pending: i64,
+}
+
+impl Store {
+    /// The stored state of a feed. A feed whose configured URL changed starts afresh: the
+    /// old validators belong to another document.
+    pub fn feed_state(&self, name: &str, url: &str) -> Result<FeedState, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT url, etag, last_modified, body_hash, error_count, effective_url, gone, not_before
+                 FROM feeds WHERE name = ?1",
+                [name],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        FeedState {
+                            validators: Validators {
+                                etag: row.get(1)?,
+                                last_modified: row.get(2)?,
+                            },
+                            body_hash: row.get(3)?,
+                            error_count: row.get(4)?,
+                            effective_url: row.get(5)?,
+                            gone: row.get(6)?,
+                            not_before: row.get::<_, Option<String>>(7)?.as_deref().map(parse_timestamp),
+                        },
+                    ))
+                },
+            )
+            .optional()?;
+        Ok(match row {
+            Some((stored_url, state)) if stored_url == url => state,
+            Some((_, state)) => FeedState {
+                error_count: state.error_count,
+                ..FeedState::default()
+            },
+            None => FeedState::default(),
+        })
+    }
+
+    /// Records how a fetch of `name` ended.
+    pub fn record_fetch(
+        &self,
+        name: &str,
+        url: &str,
+        record: &FetchRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let now = timestamp(now);
+        self.conn.execute(
+            "INSERT INTO feeds (name, url) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET url = excluded.url,
+                 etag = CASE WHEN feeds.url = excluded.url THEN feeds.etag END,
+                 last_modified = CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END,
+                 body_hash = CASE WHEN feeds.url = excluded.url THEN feeds.body_hash END,
+                 effective_url = CASE WHEN feeds.url = excluded.url THEN feeds.effective_url END,
+                 gone = CASE WHEN feeds.url = excluded.url THEN feeds.gone ELSE 0 END,
+                 not_before = CASE WHEN feeds.url = excluded.url THEN feeds.not_before END",
+            params![name, url],
+        )?;
+        match record {
+            FetchRecord::NotModified {
+                moved_to,
+                not_before,
+            } => {
+                self.conn.execute(
+                    "UPDATE feeds SET last_fetch_at = ?2, last_result = 'not-modified', last_error = NULL, error_count = 0,
+                         effective_url = COALESCE(?3, effective_url), not_before = ?4 WHERE name = ?1",
+                    params![name, now, moved_to, not_before.map(timestamp)],
+                )?;
+            }
+            FetchRecord::Fetched {
+                validators,
+                body_hash,
+                moved_to,
+                not_before,
+            } => {
+                self.conn.execute(
+                    "UPDATE feeds SET last_fetch_at = ?2, last_result = 'ok', last_error = NULL, error_count = 0,
+                         etag = ?3, last_modified = ?4, body_hash = ?5,
+                         effective_url = COALESCE(?6, effective_url), not_before = ?7 WHERE name = ?1",
+                    params![
+                        name,
+                        now,
+                        validators.etag,
+                        validators.last_modified,
+                        body_hash,
+                        moved_to,
+                        not_before.map(timestamp)
+                    ],
+                )?;
+            }
+            FetchRecord::Failed {
+                error,
+                gone,
+                not_before,
+            } => {
+                self.conn.execute(
+                    "UPDATE feeds SET last_fetch_at = ?2, last_result = ?5, last_error = ?3,
+                         error_count = error_count + 1, gone = ?4, not_before = ?6 WHERE name = ?1",
+                    params![
+                        name,
+                        now,
+                        error,
+                        gone,
+                        if *gone { "gone" } else { "error" },
+                        not_before.map(timestamp)
+                    ],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// When the daemon planned to fetch `name` next, if it did.
+    pub fn next_due(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let due: Option<Option<String>> = self
+            .conn
+            .query_row(
+                "SELECT next_due FROM feeds WHERE name = ?1",
+                [name],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(due.flatten().as_deref().map(parse_timestamp))
+    }
+
+    /// Stores when `name` is next due (after its pass was recorded).
+    pub fn set_next_due(&self, name: &str, due: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE feeds SET next_due = ?2 WHERE name = ?1",
+            params![name, timestamp(due)],
+        )?;
+        Ok(())
+    }
+
+    /// Every feed the database knows, with its last result and its articles.
+    pub fn feed_statuses(&self) -> Result<Vec<FeedStatus>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT f.name, f.url, f.last_fetch_at, f.last_result, f.last_error, f.error_count, f.next_due, f.effective_url,
+                    (SELECT COUNT(*) FROM entries e WHERE e.feed = f.name AND e.state = 'written'),
+                    (SELECT COUNT(*) FROM entries e WHERE e.feed = f.name AND e.state = 'pending')
+             FROM feeds f ORDER BY f.name",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(FeedStatus {
+                name: row.get(0)?,
+                url: row.get(1)?,
+                last_fetch_at: row.get(2)?,
+                last_result: row.get(3)?,
+                last_error: row.get(4)?,
+                error_count: row.get(5)?,
+                next_due: row.get(6)?,
+                moved_to: row.get(7)?,
+                written: row.get(8)?,
+                pending: row.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

@@ -1,0 +1,208 @@
+//! SQLite: feed state and the record of every entry ever seen.
+//!
+//! # Architecture
+//! - this module: opening the database, the schema and its migrations
+//!   (`PRAGMA user_version`), errors and the text forms of times and paths.
+//! - [`feeds`]: one row per feed: validators, last result, errors, next due time.
+//! - [`claim`]: which of a document's entries are new, edited or known, decided in one
+//!   transaction, each new one given its final path.
+//! - [`entries`]: the entries' life after the claim: pending, written, re-rendered,
+//!   pruned.
+//! - [`lease`]: which process is fetching a feed right now.
+//!
+//! An entry is claimed (inserted as `pending` with its final path) in one transaction
+//! before its file is written, and marked `written` after. Pending rows are written again
+//! by the next run, so a crash at any moment ends with every article written once, at one
+//! path. UNIQUE constraints on `(feed, key)` and `path` settle races between processes.
+
+pub mod claim;
+pub mod entries;
+pub mod feeds;
+pub mod lease;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, TransactionBehavior};
+
+pub use claim::{ClaimOptions, ClaimReport};
+pub use entries::StoredEntry;
+pub use feeds::{FeedState, FeedStatus, FetchRecord};
+pub use lease::lease_holder_name;
+
+/// Schema steps; `PRAGMA user_version` counts how many have run.
+const MIGRATIONS: &[&str] = &[
+    r"
+CREATE TABLE feeds (
+    name          TEXT PRIMARY KEY,
+    url           TEXT NOT NULL,
+    etag          TEXT,
+    last_modified TEXT,
+    body_hash     TEXT,
+    last_fetch_at TEXT,
+    last_result   TEXT,
+    last_error    TEXT,
+    error_count   INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE TABLE entries (
+    id             INTEGER PRIMARY KEY,
+    feed           TEXT NOT NULL,
+    key            TEXT NOT NULL,
+    canonical_link TEXT,
+    path           TEXT NOT NULL UNIQUE,
+    content_hash   TEXT NOT NULL,
+    article        TEXT NOT NULL,
+    date           TEXT NOT NULL,
+    first_seen     TEXT NOT NULL,
+    state          TEXT NOT NULL CHECK (state IN ('pending', 'written')),
+    written_at     TEXT,
+    UNIQUE (feed, key)
+) STRICT;
+CREATE INDEX entries_pending ON entries (state) WHERE state = 'pending';
+CREATE INDEX entries_canonical ON entries (canonical_link);
+",
+    // The daemon's plan survives restarts.
+    "ALTER TABLE feeds ADD COLUMN next_due TEXT;",
+    // Permanent redirects, 410 Gone and the servers' own timing.
+    "ALTER TABLE feeds ADD COLUMN effective_url TEXT;
+     ALTER TABLE feeds ADD COLUMN gone INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE feeds ADD COLUMN not_before TEXT;",
+    // Stories already written by another feed, and which process is fetching a feed.
+    "CREATE TABLE duplicates (
+         feed           TEXT NOT NULL,
+         key            TEXT NOT NULL,
+         canonical_link TEXT NOT NULL,
+         written_by     TEXT NOT NULL,
+         first_seen     TEXT NOT NULL,
+         PRIMARY KEY (feed, key)
+     ) STRICT;
+     ALTER TABLE feeds ADD COLUMN lease_holder TEXT;
+     ALTER TABLE feeds ADD COLUMN lease_until TEXT;",
+    // The digest of an entry as the feed wrote it: when it has not changed, the entry is
+    // not converted again.
+    "ALTER TABLE entries ADD COLUMN raw_hash TEXT;",
+];
+
+/// Why the database could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file could not be opened or set up.
+    #[error("cannot open the database {path}")]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The database's folder could not be made.
+    #[error("cannot create the database folder {path}")]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A newer tidings migrated the file.
+    #[error(
+        "database {path} has schema version {found}, newer than this tidings knows ({known}); upgrade tidings"
+    )]
+    TooNew {
+        /// The database file.
+        path: PathBuf,
+        /// Its schema version.
+        found: usize,
+        /// The newest version this build knows.
+        known: usize,
+    },
+    /// A statement failed.
+    #[error("database error")]
+    Sql(#[from] rusqlite::Error),
+    /// A stored article no longer reads as one.
+    #[error("stored article is unreadable")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+/// The database: one connection, used by one thread at a time.
+pub struct Store {
+    conn: Connection,
+}
+
+/// Times are stored as RFC 3339 text in UTC, to the second.
+fn timestamp(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn parse_timestamp(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).map_or(DateTime::UNIX_EPOCH, |t| t.with_timezone(&Utc))
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_err)?;
+        // Another process (the daemon and a hand-run fetch) may hold the write lock for a
+        // moment; wait for it rather than fail.
+        conn.busy_timeout(Duration::from_secs(30))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        let mut store = Store { conn };
+        store.migrate(path)?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self, path: &Path) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        let version = usize::try_from(version).unwrap_or(usize::MAX);
+        if version > MIGRATIONS.len() {
+            return Err(StoreError::TooNew {
+                path: path.to_path_buf(),
+                found: version,
+                known: MIGRATIONS.len(),
+            });
+        }
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+            tx.execute_batch(migration)?;
+            tx.pragma_update(
+                None,
+                "user_version",
+                i64::try_from(index + 1).unwrap_or(i64::MAX),
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Runs SQLite's own consistency check; "ok" when the file is sound.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+}
+
+/// Paths are stored with `/` separators whatever the platform.
+fn path_text(path: &Path) -> String {
+    path.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}

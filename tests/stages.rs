@@ -1,0 +1,414 @@
+//! The stages tested directly through the library, values in and values out, without
+//! HTTP: parse and normalise, output paths, the store's claims, leases and history, and
+//! the pipeline from a fetched document to files. Only the store and the output touch
+//! anything real (a SQLite file and files in a temporary folder).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tidings::config::{self, FrontMatter};
+use tidings::{
+    Article, ArticlePaths, ClaimOptions, Document, FeedContext, PathTemplate, Pipeline,
+    RenderSettings, Source, Store, Validators, disambiguate_keys, identify, lease_holder_name,
+    normalise, parse_feed, render_article,
+};
+
+const FEED_URL: &str = "https://blog.example.com/feed.xml";
+
+fn time(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .expect("test time")
+        .with_timezone(&Utc)
+}
+
+fn rss(items: &str) -> String {
+    format!(
+        "<rss version=\"2.0\"><channel><title>Blog</title><link>https://blog.example.com/</link><language>de-DE</language>{items}</channel></rss>"
+    )
+}
+
+fn config(dir: &Path, extra: &str) -> config::Config {
+    let text = format!("{extra}\n[[feeds]]\nname = \"blog\"\nurl = \"{FEED_URL}\"\n");
+    config::parse(&text, &dir.join("tidings.toml"), dir).expect("valid config")
+}
+
+/// Every article of `xml` as `normalise` makes it.
+fn articles_of(xml: &str, feed: &config::FeedConfig) -> Vec<Article> {
+    let base = url::Url::parse(FEED_URL).expect("url");
+    let parsed = parse_feed(&Source {
+        bytes: xml.as_bytes(),
+        http_charset: None,
+        content_type: Some("application/rss+xml"),
+        base_url: FEED_URL,
+        zone: chrono_tz::Tz::UTC,
+    })
+    .expect("a feed");
+    let context = FeedContext::from_feed(&parsed, &base);
+    let mut identities: Vec<_> = parsed
+        .entries
+        .iter()
+        .map(|e| identify(e, &context))
+        .collect();
+    disambiguate_keys(&mut identities);
+    parsed
+        .entries
+        .iter()
+        .zip(identities)
+        .map(|(entry, identity)| normalise(entry, identity, &context, feed, 320))
+        .collect()
+}
+
+#[test]
+fn an_rss_item_becomes_an_article_with_plain_title_summary_and_markdown_body() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = config(dir.path(), "");
+    let xml = rss(
+        "<item><title>Caf&amp;eacute; &lt;b&gt;news&lt;/b&gt;</title>\
+         <link>/2024/cafe?utm_source=rss</link>\
+         <pubDate>Tue, 09 Jul 2024 18:30:00 +0200</pubDate>\
+         <description>&lt;p&gt;First &lt;em&gt;part&lt;/em&gt;. Read more […]&lt;/p&gt;</description>\
+         <content:encoded xmlns:content=\"http://purl.org/rss/1.0/modules/content/\"><![CDATA[<p>Hello <a href=\"/x?fbclid=1\">there</a>.</p><script>evil()</script><img src=\"/i.jpg\" alt=\"I\">]]></content:encoded>\
+         <category>Food</category></item>",
+    );
+    let articles = articles_of(&xml, &config.feeds[0]);
+    assert_eq!(articles.len(), 1);
+    let article = &articles[0];
+    assert_eq!(article.title, "Café news");
+    assert_eq!(article.summary, "First part. Read more ...");
+    assert_eq!(
+        article.body,
+        "Hello [there](https://blog.example.com/x).\n\n![I](https://blog.example.com/i.jpg)"
+    );
+    assert_eq!(
+        article.link.as_deref(),
+        Some("https://blog.example.com/2024/cafe")
+    );
+    // No guid: the canonical link is the entry's identity.
+    assert_eq!(article.key, "https://blog.example.com/2024/cafe");
+    assert_eq!(article.published, Some(time("2024-07-09T16:30:00Z")));
+    assert_eq!(article.lang, "de");
+    assert_eq!(article.entry_categories, ["Food"]);
+    assert_eq!(article.categories, ["blog"]);
+}
+
+#[test]
+fn an_edit_changes_the_raw_digest_and_a_repeat_does_not() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = config(dir.path(), "");
+    let item = |text: &str| {
+        rss(&format!(
+            "<item><guid>g1</guid><title>T</title><description>{text}</description></item>"
+        ))
+    };
+    let first = &articles_of(&item("one"), &config.feeds[0])[0];
+    let again = &articles_of(&item("one"), &config.feeds[0])[0];
+    let edited = &articles_of(&item("two"), &config.feeds[0])[0];
+    assert_eq!(first.raw_hash, again.raw_hash);
+    assert_eq!(first.key, edited.key);
+    assert_ne!(first.raw_hash, edited.raw_hash);
+    assert_ne!(first.content_hash(), edited.content_hash());
+}
+
+#[test]
+fn rendering_puts_entry_tags_and_the_entry_thumbnail_in_when_asked() {
+    let mut article = Article {
+        key: "k".into(),
+        guid: None,
+        raw_hash: String::new(),
+        canonical_link: None,
+        title: "T".into(),
+        published: None,
+        summary: "S".into(),
+        body: "Body.".into(),
+        link: Some("https://example.com/a b".into()),
+        lang: "en".into(),
+        categories: vec!["blog".into()],
+        tags: vec!["blog".into()],
+        entry_categories: vec!["Rust".into(), "BLOG".into()],
+        thumbnail: Some("https://example.com/t.jpg".into()),
+    };
+    let front_matter = FrontMatter::default();
+    let settings = RenderSettings {
+        feed_name: "blog",
+        timezone: chrono_tz::Tz::Europe__Berlin,
+        front_matter: &front_matter,
+        entry_tags: true,
+        auto_thumbnail: true,
+    };
+    let text = render_article(&article, time("2024-01-01T12:00:00Z"), &settings);
+    assert!(text.contains("date: \"2024-01-01 13:00:00\"\n"), "{text}");
+    assert!(
+        text.contains("tags:\n  - \"blog\"\n  - \"Rust\"\nmenu"),
+        "{text}"
+    );
+    assert!(
+        text.contains("thumbnail: \"https://example.com/t.jpg\""),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("Body.\n\n[blog](<https://example.com/a%20b>)\n"),
+        "{text}"
+    );
+    article.body.clear();
+    article.link = None;
+    let plain = RenderSettings {
+        entry_tags: false,
+        auto_thumbnail: false,
+        ..settings
+    };
+    let text = render_article(&article, time("2024-01-01T12:00:00Z"), &plain);
+    assert!(text.contains("tags:\n  - \"blog\"\nmenu"), "{text}");
+    assert!(text.contains("thumbnail: \"\""), "{text}");
+    assert!(text.ends_with("widgets:\n  - \"search\"\n  - \"recent\"\n  - \"taglist\"\n---\n"));
+}
+
+#[test]
+fn article_paths_take_a_suffix_when_the_store_or_the_disk_has_the_path() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let template = PathTemplate::parse("{feed}/{year}/{date}-{slug}.md").expect("template");
+    let paths = ArticlePaths {
+        dir: dir.path(),
+        template: &template,
+        timezone: chrono_tz::Tz::Asia__Tokyo,
+        feed: "blog",
+    };
+    // 20:00 UTC is the next day in Tokyo.
+    let date = time("2024-12-31T20:00:00Z");
+    let free = paths
+        .choose("Hello, World!", "abc", date, |_| Ok::<_, ()>(false))
+        .expect("path");
+    assert_eq!(free, PathBuf::from("blog/2025/2025-01-01-hello-world.md"));
+    let in_store = paths
+        .choose("Hello, World!", "abc", date, |p| {
+            Ok::<_, ()>(p == Path::new("blog/2025/2025-01-01-hello-world.md"))
+        })
+        .expect("path");
+    assert_eq!(
+        in_store,
+        PathBuf::from("blog/2025/2025-01-01-hello-world-2.md")
+    );
+    std::fs::create_dir_all(dir.path().join("blog/2025")).expect("mkdir");
+    for taken in ["hello-world", "hello-world-2"] {
+        std::fs::write(
+            dir.path().join(format!("blog/2025/2025-01-01-{taken}.md")),
+            "someone else's",
+        )
+        .expect("write");
+    }
+    let on_disk = paths
+        .choose("Hello, World!", "abc", date, |_| Ok::<_, ()>(false))
+        .expect("path");
+    assert_eq!(
+        on_disk,
+        PathBuf::from("blog/2025/2025-01-01-hello-world-3.md")
+    );
+    // A title without letters or digits is named by its id.
+    let untitled = paths
+        .choose("!!!", "abc", date, |_| Ok::<_, ()>(false))
+        .expect("path");
+    assert_eq!(untitled, PathBuf::from("blog/2025/2025-01-01-abc.md"));
+}
+
+fn claim(
+    store: &mut Store,
+    dir: &Path,
+    feed: &str,
+    articles: &[Article],
+    now: DateTime<Utc>,
+) -> tidings::ClaimReport {
+    let template = PathTemplate::parse("{feed}/{slug}.md").expect("template");
+    let paths = ArticlePaths {
+        dir,
+        template: &template,
+        timezone: chrono_tz::Tz::UTC,
+        feed,
+    };
+    let options = ClaimOptions {
+        rewrite_updates: true,
+        cross_feed_dedup: true,
+    };
+    store
+        .claim(feed, articles, options, now, &paths)
+        .expect("claim")
+}
+
+#[test]
+fn the_claim_takes_new_entries_once_rewrites_edits_and_skips_repeats() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = config(dir.path(), "");
+    let mut store = Store::open(&dir.path().join("state/tidings.db")).expect("store");
+    let now = time("2024-07-10T00:00:00Z");
+    let xml = rss(
+        "<item><guid>a</guid><title>Alpha</title><description>one</description><pubDate>Tue, 09 Jul 2024 18:30:00 +0000</pubDate></item>\
+         <item><guid>b</guid><title>Beta</title><description>two</description><pubDate>Fri, 09 Jul 2100 18:30:00 +0000</pubDate></item>\
+         <item><guid>a</guid><title>Alpha</title><description>one</description></item>",
+    );
+    let articles = articles_of(&xml, &config.feeds[0]);
+    let first = claim(&mut store, dir.path(), "blog", &articles, now);
+    assert_eq!((first.new, first.updated, first.unchanged), (2, 0, 0));
+    let pending = store.pending(Some("blog")).expect("pending");
+    let paths: Vec<_> = pending.iter().map(|e| e.path.clone()).collect();
+    assert_eq!(
+        paths,
+        [
+            PathBuf::from("blog/alpha.md"),
+            PathBuf::from("blog/beta.md")
+        ]
+    );
+    // A date after the entry was first seen becomes the first-seen time.
+    assert_eq!(pending[1].date, now);
+    store
+        .mark_written(&pending.iter().map(|e| e.id).collect::<Vec<_>>(), now)
+        .expect("mark written");
+    assert!(store.pending(None).expect("pending").is_empty());
+
+    let edited = articles_of(
+        &rss(
+            "<item><guid>a</guid><title>Alpha</title><description>one, edited</description></item><item><guid>b</guid><title>Beta</title><description>two</description><pubDate>Fri, 09 Jul 2100 18:30:00 +0000</pubDate></item>",
+        ),
+        &config.feeds[0],
+    );
+    let second = claim(&mut store, dir.path(), "blog", &edited, now);
+    assert_eq!((second.new, second.updated, second.unchanged), (0, 1, 1));
+    let rewrite = store.pending(Some("blog")).expect("pending");
+    assert_eq!(rewrite.len(), 1);
+    assert_eq!(rewrite[0].path, PathBuf::from("blog/alpha.md"));
+    assert!(rewrite[0].article.summary.contains("edited"));
+    assert_eq!(store.integrity_check().expect("check"), "ok");
+}
+
+#[test]
+fn a_story_another_feed_wrote_is_a_duplicate_and_prune_forgets_old_entries() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = config(dir.path(), "");
+    let mut store = Store::open(&dir.path().join("tidings.db")).expect("store");
+    let story = articles_of(
+        &rss(
+            "<item><title>Story</title><link>https://news.example.org/s?utm_medium=x</link></item>",
+        ),
+        &config.feeds[0],
+    );
+    let then = time("2024-01-01T00:00:00Z");
+    assert_eq!(claim(&mut store, dir.path(), "one", &story, then).new, 1);
+    let other = claim(&mut store, dir.path(), "two", &story, then);
+    assert_eq!((other.new, other.duplicates), (0, 1));
+    let again = claim(&mut store, dir.path(), "two", &story, then);
+    assert_eq!((again.new, again.unchanged), (0, 1));
+
+    let ids: Vec<i64> = store
+        .pending(None)
+        .expect("pending")
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    store.mark_written(&ids, then).expect("written");
+    assert_eq!(store.prune(time("2023-12-31T00:00:00Z")).expect("prune"), 0);
+    assert_eq!(store.prune(time("2024-06-01T00:00:00Z")).expect("prune"), 2);
+    assert!(store.written(None).expect("written").is_empty());
+    // Forgotten: the story is new again.
+    assert_eq!(claim(&mut store, dir.path(), "one", &story, then).new, 1);
+}
+
+#[test]
+fn a_lease_is_exclusive_until_released_expired_or_its_process_is_gone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = Store::open(&dir.path().join("tidings.db")).expect("store");
+    let me = lease_holder_name();
+    let host = me.split_once('@').expect("pid@host").1;
+    // PID 1 always runs; no PID is above the kernel's limit of 2^22.
+    let alive = format!("1@{host}");
+    let gone = format!("4194399@{host}");
+    let now = time("2024-01-01T00:00:00Z");
+    let ttl = Duration::from_secs(60);
+    assert!(
+        store
+            .try_lease("f", FEED_URL, &alive, now, ttl)
+            .expect("lease")
+    );
+    assert!(
+        !store
+            .try_lease("f", FEED_URL, &me, now, ttl)
+            .expect("lease")
+    );
+    // The holder itself may take it again.
+    assert!(
+        store
+            .try_lease("f", FEED_URL, &alive, now, ttl)
+            .expect("lease")
+    );
+    let later = now + chrono::Duration::seconds(61);
+    assert!(
+        store
+            .try_lease("f", FEED_URL, &me, later, ttl)
+            .expect("expired")
+    );
+    store
+        .release_lease("f", &alive)
+        .expect("release by another");
+    assert!(
+        !store
+            .try_lease("f", FEED_URL, &alive, later, ttl)
+            .expect("still mine")
+    );
+    store.release_lease("f", &me).expect("release");
+    assert!(
+        store
+            .try_lease("f", FEED_URL, &gone, later, ttl)
+            .expect("free")
+    );
+    assert!(
+        store
+            .try_lease("f", FEED_URL, &me, later, ttl)
+            .expect("holder gone")
+    );
+}
+
+#[test]
+fn a_fetched_document_is_claimed_and_written_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = config(dir.path(), "[output]\npath = \"{feed}/{slug}.md\"");
+    let feed = config.feeds[0].clone();
+    let output = config.output.dir.clone();
+    let pipeline = Pipeline::open(config).expect("pipeline");
+    let document = || {
+        Document {
+        body: rss("<item><guid>1</guid><title>First post</title><description>Hi.</description></item><item><guid>2</guid><title>Second post</title><description>Ho.</description></item>").into_bytes(),
+        charset: None,
+        content_type: Some("application/rss+xml".into()),
+        validators: Validators::default(),
+        final_url: url::Url::parse(FEED_URL).expect("url"),
+    }
+    };
+    pipeline
+        .process_document(&feed, &document())
+        .expect("processed");
+    assert_eq!(pipeline.write_pending(Some("blog")).expect("written"), 2);
+    let first = output.join("blog/first-post.md");
+    let text = std::fs::read_to_string(&first).expect("article");
+    assert!(text.starts_with("---\ntitle: \"First post\"\n"), "{text}");
+    assert!(text.trim_end().ends_with("Hi."), "{text}");
+    let modified = std::fs::metadata(&first)
+        .expect("meta")
+        .modified()
+        .expect("mtime");
+
+    pipeline
+        .process_document(&feed, &document())
+        .expect("processed again");
+    assert_eq!(pipeline.write_pending(Some("blog")).expect("nothing"), 0);
+    assert_eq!(
+        std::fs::metadata(&first)
+            .expect("meta")
+            .modified()
+            .expect("mtime"),
+        modified
+    );
+    assert!(
+        !output.join(".tidings-tmp").exists()
+            || std::fs::read_dir(output.join(".tidings-tmp"))
+                .expect("temp dir")
+                .next()
+                .is_none()
+    );
+}
