@@ -4,9 +4,10 @@
 use std::error::Error;
 use std::fmt;
 
-/// An error with its causes, for printing. `{}` shows tidings' own messages down the
-/// chain, the first library message below them, and the innermost cause (what the
-/// system or server said); `{:#}` (`-v`) shows every link.
+/// An error with its causes, for printing. `{}` shows the error, its direct cause and
+/// the innermost cause (what the system or server said): tidings' own errors are at most
+/// two deep, and a library's middle layers (reqwest's, hyper's) only repeat the story.
+/// `{:#}` (`-v`) shows every link.
 #[derive(Clone, Copy)]
 pub struct ErrorChain<'a>(pub &'a (dyn Error + 'static));
 
@@ -15,14 +16,11 @@ impl fmt::Display for ErrorChain<'_> {
         let mut printed = self.0.to_string();
         f.write_str(&printed)?;
         let mut current = self.0;
-        // The chain is printed down to the first message of a library (which says what
-        // failed in its terms), then only the innermost cause (what the system said).
-        let mut in_own_part = is_own(current);
+        let mut depth = 0;
         while let Some(source) = current.source() {
+            depth += 1;
             let innermost = source.source().is_none();
-            let shown = f.alternate() || in_own_part || innermost;
-            in_own_part &= is_own(source);
-            if shown {
+            if f.alternate() || depth == 1 || innermost {
                 let message = source.to_string();
                 // Libraries often repeat their cause in their own message.
                 if !printed.contains(&message) {
@@ -42,44 +40,45 @@ impl fmt::Debug for ErrorChain<'_> {
     }
 }
 
-/// Whether `error` is one of tidings' own: its message was written for the person at the
-/// terminal, so it is always worth printing.
-fn is_own(error: &(dyn Error + 'static)) -> bool {
-    error.is::<crate::pipeline::FeedError>()
-        || error.is::<crate::pipeline::PipelineError>()
-        || error.is::<crate::fetch::FetchError>()
-        || error.is::<crate::fetch::ClientError>()
-        || error.is::<crate::feed::ParseError>()
-        || error.is::<crate::store::StoreError>()
-        || error.is::<crate::output::WriteError>()
-        || error.is::<crate::config::ConfigError>()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[derive(Debug, thiserror::Error)]
-    #[error("outer")]
-    struct Outer(#[source] crate::output::WriteError);
+    #[error("{0}")]
+    struct Layer(&'static str, #[source] Option<Box<Layer>>);
+
+    fn chain(messages: &[&'static str]) -> Layer {
+        messages
+            .iter()
+            .rev()
+            .fold(None, |inner, message| {
+                Some(Layer(message, inner.map(Box::new)))
+            })
+            .expect("at least one")
+    }
 
     #[test]
-    fn own_messages_and_the_innermost_cause_are_shown() {
-        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
-        let write = crate::output::WriteError::Io {
-            path: "a/b.md".into(),
-            source: io,
-        };
-        let error = crate::pipeline::PipelineError::Write(write);
+    fn the_error_its_cause_and_the_innermost_cause_are_shown() {
+        let error = chain(&[
+            "connection failed",
+            "error sending request",
+            "client error",
+            "Connection refused",
+        ]);
         assert_eq!(
             ErrorChain(&error).to_string(),
-            "cannot write a/b.md: denied"
+            "connection failed: error sending request: Connection refused"
         );
-        let outer = Outer(crate::output::WriteError::Escape("../x".into()));
-        // A foreign error's own causes still end in the innermost one.
         assert_eq!(
-            format!("{:#}", ErrorChain(&outer)),
-            "outer: refusing to write outside the output folder: ../x"
+            format!("{:#}", ErrorChain(&error)),
+            "connection failed: error sending request: client error: Connection refused"
         );
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let error = chain(&["cannot write a.md: denied", "denied"]);
+        assert_eq!(ErrorChain(&error).to_string(), "cannot write a.md: denied");
     }
 }

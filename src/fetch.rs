@@ -145,34 +145,9 @@ impl Fetcher {
         validators: &Validators,
         extra_headers: &[(String, String)],
     ) -> Result<FetchOutcome, FetchError> {
-        let mut current = url.clone();
-        let mut all_permanent = true;
-        let mut hops = 0;
-        let mut response = loop {
-            let response = self.send(&current, validators, extra_headers).await?;
-            let status = response.status();
-            if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
-                break response;
-            }
-            hops += 1;
-            if hops > self.max_redirects {
-                return Err(FetchError::TooManyRedirects(self.max_redirects));
-            }
-            let location =
-                header_text(response.headers(), header::LOCATION).ok_or(FetchError::BadRedirect)?;
-            let next = current
-                .join(&location)
-                .map_err(|_| FetchError::BadRedirect)?;
-            if !matches!(next.scheme(), "http" | "https") {
-                return Err(FetchError::BadRedirect);
-            }
-            all_permanent &= matches!(
-                status,
-                StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
-            );
-            current = next;
-        };
-        let moved_permanently_to = (hops > 0 && all_permanent).then(|| current.clone());
+        let (response, final_url, moved_permanently_to) = self
+            .follow_redirects(url, validators, extra_headers)
+            .await?;
         let status = response.status();
         let fresh_until = freshness(response.headers(), Utc::now());
         if status == StatusCode::NOT_MODIFIED {
@@ -195,26 +170,8 @@ impl Fetcher {
                 retry_after,
             });
         }
-        if response
-            .content_length()
-            .is_some_and(|n| n > self.max_body_bytes)
-        {
-            return Err(FetchError::TooLarge {
-                limit: self.max_body_bytes,
-            });
-        }
         let headers = response.headers().clone();
-        // Chunks arrive decompressed, so this cap also stops compression bombs and bodies
-        // that never end.
-        let mut body = Vec::with_capacity(64 * 1024);
-        while let Some(chunk) = response.chunk().await.map_err(classify)? {
-            if (body.len() + chunk.len()) as u64 > self.max_body_bytes {
-                return Err(FetchError::TooLarge {
-                    limit: self.max_body_bytes,
-                });
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = self.read_body(response).await?;
         let content_type = header_text(&headers, header::CONTENT_TYPE);
         Ok(FetchOutcome {
             status: FetchStatus::Fetched(Box::new(Document {
@@ -225,11 +182,73 @@ impl Fetcher {
                     etag: header_text(&headers, header::ETAG),
                     last_modified: header_text(&headers, header::LAST_MODIFIED),
                 },
-                final_url: current,
+                final_url,
             })),
             moved_permanently_to,
             fresh_until,
         })
+    }
+
+    /// Sends the request and follows redirects by hand, at most `max_redirects`. Returns
+    /// the final answer, where it came from, and that address when every hop was
+    /// permanent (301/308): the feed's new home.
+    async fn follow_redirects(
+        &self,
+        url: &Url,
+        validators: &Validators,
+        extra_headers: &[(String, String)],
+    ) -> Result<(reqwest::Response, Url, Option<Url>), FetchError> {
+        let mut current = url.clone();
+        let mut all_permanent = true;
+        let mut hops = 0;
+        loop {
+            let response = self.send(&current, validators, extra_headers).await?;
+            let status = response.status();
+            if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
+                let moved = (hops > 0 && all_permanent).then(|| current.clone());
+                return Ok((response, current, moved));
+            }
+            hops += 1;
+            if hops > self.max_redirects {
+                return Err(FetchError::TooManyRedirects(self.max_redirects));
+            }
+            let location =
+                header_text(response.headers(), header::LOCATION).ok_or(FetchError::BadRedirect)?;
+            let next = current
+                .join(&location)
+                .map_err(|_| FetchError::BadRedirect)?;
+            if !matches!(next.scheme(), "http" | "https") {
+                return Err(FetchError::BadRedirect);
+            }
+            all_permanent &= matches!(
+                status,
+                StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+            );
+            current = next;
+        }
+    }
+
+    /// The body, at most `max_body_bytes` after decompression.
+    async fn read_body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, FetchError> {
+        let too_large = FetchError::TooLarge {
+            limit: self.max_body_bytes,
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > self.max_body_bytes)
+        {
+            return Err(too_large);
+        }
+        // Chunks arrive decompressed, so this cap also stops compression bombs and bodies
+        // that never end.
+        let mut body = Vec::with_capacity(64 * 1024);
+        while let Some(chunk) = response.chunk().await.map_err(classify)? {
+            if (body.len() + chunk.len()) as u64 > self.max_body_bytes {
+                return Err(too_large);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     async fn send(

@@ -26,44 +26,94 @@ pub fn normalise(
     summary_chars: usize,
 ) -> Article {
     let link_url = entry_link(&entry.links).and_then(|href| clean_url(href, context.base.as_ref()));
+    let sources = Sources::of(entry, context);
+    let plain_summary = sources
+        .summary
+        .map(|(text, plain)| to_plain(text, plain))
+        .unwrap_or_default();
+    let (body, thumbnail) = body_and_thumbnail(entry, &sources, link_url.as_ref(), context);
+    let link = link_url.as_ref().map(Url::to_string);
+    Article {
+        key: identity.key,
+        guid: identity.guid,
+        canonical_link: identity.canonical_link,
+        raw_hash: identity.raw_hash,
+        title: title_of(entry, &plain_summary, link.as_deref()),
+        published: entry.published.or(entry.updated),
+        summary: summarize(&plain_summary, summary_chars),
+        body,
+        link,
+        lang: feed
+            .lang
+            .clone()
+            .or_else(|| context.declared_lang.clone())
+            .unwrap_or_else(|| "en".to_string()),
+        categories: feed.categories.clone(),
+        tags: feed.tags.clone(),
+        entry_categories: entry
+            .categories
+            .iter()
+            .map(|c| collapse_whitespace(c.label.as_deref().unwrap_or(&c.term)))
+            .filter(|c| !c.is_empty())
+            .collect(),
+        thumbnail,
+    }
+}
+
+/// Where an entry's body and summary come from: each a text and whether it is plain
+/// text (rather than HTML).
+struct Sources<'a> {
+    body: Option<(&'a str, bool)>,
+    summary: Option<(&'a str, bool)>,
+}
+
+impl<'a> Sources<'a> {
+    /// The body: the content, else the summary, else (video feeds such as YouTube and
+    /// Vimeo, which describe an entry only in its media) a media description. The
+    /// summary: the summary, else the body's source.
+    fn of(entry: &'a Entry, context: &FeedContext) -> Sources<'a> {
+        let body = entry
+            .content
+            .as_ref()
+            .and_then(|c| {
+                c.body
+                    .as_deref()
+                    .filter(|b| !b.trim().is_empty())
+                    .map(|b| (b, is_plain(context, c.content_type.as_ref())))
+            })
+            .or_else(|| entry.summary.as_ref().and_then(|t| text_source(t, context)))
+            .or_else(|| {
+                entry
+                    .media
+                    .iter()
+                    .filter_map(|m| m.description.as_ref())
+                    .find_map(|t| text_source(t, context))
+            });
+        let summary = entry
+            .summary
+            .as_ref()
+            .and_then(|t| text_source(t, context))
+            .or(body);
+        Sources { body, summary }
+    }
+}
+
+/// The markdown body (with a link line per audio or video file) and the best thumbnail.
+fn body_and_thumbnail(
+    entry: &Entry,
+    sources: &Sources<'_>,
+    link: Option<&Url>,
+    context: &FeedContext,
+) -> (String, Option<String>) {
     // Relative URLs in the content resolve against the entry's xml:base, else its link,
     // else the feed's link.
     let content_base = entry
         .base
         .as_deref()
         .and_then(|b| clean_url(b, context.base.as_ref()))
-        .or_else(|| link_url.clone())
+        .or_else(|| link.cloned())
         .or_else(|| context.base.clone());
-
-    let body_source = entry
-        .content
-        .as_ref()
-        .and_then(|c| {
-            c.body
-                .as_deref()
-                .filter(|b| !b.trim().is_empty())
-                .map(|b| (b, is_plain(context, c.content_type.as_ref())))
-        })
-        .or_else(|| entry.summary.as_ref().and_then(|t| text_source(t, context)))
-        // Video feeds (YouTube, Vimeo) describe an entry only in its media.
-        .or_else(|| {
-            entry
-                .media
-                .iter()
-                .filter_map(|m| m.description.as_ref())
-                .find_map(|t| text_source(t, context))
-        });
-    let summary_source = entry
-        .summary
-        .as_ref()
-        .and_then(|t| text_source(t, context))
-        .or(body_source);
-
-    let plain_summary = summary_source
-        .map(|(text, plain)| to_plain(text, plain))
-        .unwrap_or_default();
-    let summary = summarize(&plain_summary, summary_chars);
-    let converted = match body_source {
+    let converted = match sources.body {
         Some((text, true)) => Converted {
             markdown: text_to_markdown(text),
             first_image: None,
@@ -83,48 +133,21 @@ pub fn normalise(
         .thumbnail
         .or(converted.first_image)
         .map(|u| u.to_string());
+    (body, thumbnail)
+}
 
-    let link = link_url.as_ref().map(Url::to_string);
-    let title = entry
+/// The title as plain text; without one, the summary's first words, else the link.
+fn title_of(entry: &Entry, plain_summary: &str, link: Option<&str>) -> String {
+    entry
         .title
         .as_ref()
         .map(|t| first_words(&clean_title(&t.content), MAX_TITLE_CHARS))
         .filter(|t| !t.is_empty())
         .or_else(|| {
-            Some(first_words(&plain_summary, FALLBACK_TITLE_CHARS)).filter(|t| !t.is_empty())
+            Some(first_words(plain_summary, FALLBACK_TITLE_CHARS)).filter(|t| !t.is_empty())
         })
-        .or_else(|| link.clone())
-        .unwrap_or_else(|| "Untitled".to_string());
-
-    let published = entry.published.or(entry.updated);
-    let lang = feed
-        .lang
-        .clone()
-        .or_else(|| context.declared_lang.clone())
-        .unwrap_or_else(|| "en".to_string());
-    let entry_categories = entry
-        .categories
-        .iter()
-        .map(|c| collapse_whitespace(c.label.as_deref().unwrap_or(&c.term)))
-        .filter(|c| !c.is_empty())
-        .collect();
-
-    Article {
-        key: identity.key,
-        guid: identity.guid,
-        canonical_link: identity.canonical_link,
-        raw_hash: identity.raw_hash,
-        title,
-        published,
-        summary,
-        body,
-        link,
-        lang,
-        categories: feed.categories.clone(),
-        tags: feed.tags.clone(),
-        entry_categories,
-        thumbnail,
-    }
+        .or_else(|| link.map(str::to_string))
+        .unwrap_or_else(|| "Untitled".to_string())
 }
 
 fn text_source<'a>(text: &'a Text, context: &FeedContext) -> Option<(&'a str, bool)> {

@@ -380,7 +380,12 @@ mod tests {
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
             .expect("README.md");
         let mut documented = HashSet::new();
-        for row in readme.lines().filter(|l| l.starts_with("| `")) {
+        // The rows of the table headed `| key | default | meaning |`.
+        let table = readme
+            .lines()
+            .skip_while(|l| !l.starts_with("| key | default |"))
+            .take_while(|l| l.starts_with('|'));
+        for row in table.filter(|l| l.starts_with("| `")) {
             let cells: Vec<&str> = row.split('|').map(str::trim).collect();
             let (Some(keys), Some(default)) = (cells.get(1), cells.get(2)) else {
                 continue;
