@@ -361,6 +361,7 @@ fn main() {
                     key: format!("k{f}-{i}"),
                     guid: None,
                     raw_hash: String::new(),
+                    legacy_key: None,
                     canonical_link: Some(format!("https://example.com/{f}/{i}/")),
                     title: format!("Story {i}"),
                     published: None,

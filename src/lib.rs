@@ -35,7 +35,7 @@ pub use article::{
 };
 pub use daemon::{DaemonError, run as run_daemon};
 pub use error::ErrorChain;
-pub use feed::{ParseError, Source, discover_feed, parse_feed};
+pub use feed::{ParseError, ParsedDocument, Source, discover_feed, parse_document, parse_feed};
 pub use fetch::{ClientError, Document, FetchError, Fetcher, Validators};
 pub use links::clean_url;
 pub use output::{

@@ -34,6 +34,7 @@ fn article(title: &str, summary: &str, tag: &str) -> Article {
         key: "k".into(),
         guid: None,
         raw_hash: String::new(),
+        legacy_key: None,
         canonical_link: None,
         title: title.into(),
         published: None,

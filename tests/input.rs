@@ -259,6 +259,11 @@ async fn entry_count_and_field_length_are_bounded() {
         "{}",
         stdout(&output)
     );
+    assert!(
+        stdout(&output).contains("(fetch.max_entries)"),
+        "the cut is reported: {}",
+        stdout(&output)
+    );
     for text in sandbox.articles().values() {
         assert!(text.len() < 2048 + 1500, "{} bytes", text.len());
     }
@@ -311,4 +316,28 @@ async fn an_entry_without_a_date_keeps_its_first_seen_date() {
         first_date,
         "the date never moves"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_feed_whose_entries_cannot_be_read_fails_instead_of_reporting_nothing_new() {
+    let server = MockServer::start().await;
+    let unreadable = r#"<rss version="2.0"><channel><title>t</title><x:item xmlns:x="urn:x"><title>a</title></x:item><x:item xmlns:x="urn:x"><title>b</title></x:item><x:item xmlns:x="urn:x"><title>c</title></x:item></channel></rss>"#;
+    serve_body(
+        &server,
+        "/odd.xml",
+        unreadable.as_bytes().to_vec(),
+        "application/rss+xml",
+    )
+    .await;
+    let sandbox = Sandbox::new(&[("odd", format!("{}/odd.xml", server.uri()))], "");
+    let output = sandbox.run_async(&["fetch"]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let message = "parse: 3 <item> elements but no entries read";
+    assert!(
+        stdout(&output).contains(&format!("odd: failed: {message}")),
+        "{}",
+        stdout(&output)
+    );
+    let status = sandbox.run_async(&["status"]).await;
+    assert!(stdout(&status).contains(message), "{}", stdout(&status));
 }

@@ -42,6 +42,7 @@ fn articles_of(xml: &str, feed: &config::FeedConfig) -> Vec<Article> {
         content_type: Some("application/rss+xml"),
         base_url: FEED_URL,
         zone: chrono_tz::Tz::UTC,
+        max_bytes: 1 << 24,
     })
     .expect("a feed");
     let context = FeedContext::from_feed(&parsed, &base);
@@ -116,6 +117,7 @@ fn rendering_puts_entry_tags_and_the_entry_thumbnail_in_when_asked() {
         key: "k".into(),
         guid: None,
         raw_hash: String::new(),
+        legacy_key: None,
         canonical_link: None,
         title: "T".into(),
         published: None,
@@ -411,4 +413,32 @@ fn a_fetched_document_is_claimed_and_written_once() {
                 .next()
                 .is_none()
     );
+}
+
+#[test]
+fn an_entry_stored_under_its_old_title_and_date_key_is_still_known() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = config(dir.path(), "");
+    let mut store = Store::open(&dir.path().join("tidings.db")).expect("store");
+    let now = time("2024-01-01T00:00:00Z");
+    let current = articles_of(
+        &rss("<item><description>A note with no title, link or date.</description></item>"),
+        &config.feeds[0],
+    );
+    let legacy_key = current[0].legacy_key.clone().expect("content-keyed entry");
+    assert!(current[0].key.starts_with("content:"), "{}", current[0].key);
+    // As an earlier tidings stored it: under the title-and-date key.
+    let mut stored = current.clone();
+    stored[0].key = legacy_key;
+    stored[0].legacy_key = None;
+    assert_eq!(claim(&mut store, dir.path(), "blog", &stored, now).new, 1);
+    let again = claim(&mut store, dir.path(), "blog", &current, now);
+    assert_eq!((again.new, again.unchanged), (0, 1));
+    // A different entry that shares the old key (no title, no date) is new.
+    let other = articles_of(
+        &rss("<item><description>Another note.</description></item>"),
+        &config.feeds[0],
+    );
+    assert_eq!(other[0].legacy_key, current[0].legacy_key);
+    assert_eq!(claim(&mut store, dir.path(), "blog", &other, now).new, 1);
 }

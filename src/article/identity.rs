@@ -22,39 +22,50 @@ pub struct Identity {
     pub canonical_link: Option<String>,
     /// A digest of every field normalisation reads.
     pub raw_hash: String,
+    /// For entries keyed by their content: the title-and-date key earlier versions gave
+    /// them, under which they may be stored.
+    pub legacy_key: Option<String>,
 }
 
-/// The entry's key (its id when the feed gave one, else its canonical link, else a hash of
-/// its title and date) and the digest of its raw fields. Cheap: no HTML is parsed.
+/// The entry's key (its id when the feed gave one, else its canonical link, else the digest
+/// of everything it says) and the digest of its raw fields. Cheap: no HTML is parsed.
 pub fn identify(entry: &Entry, context: &FeedContext) -> Identity {
     let canonical = entry_link(&entry.links)
         .and_then(|href| clean_url(href, context.base.as_ref()))
         .map(|url| canonical_link(&url));
     let guid = Some(entry.id.trim().to_string()).filter(|id| !id.is_empty());
-    let raw_title = entry.title.as_ref().map_or("", |t| t.content.as_str());
-    let published = entry.published.or(entry.updated);
-    let key = match (&guid, &canonical) {
-        (Some(guid), _) => guid.clone(),
-        (None, Some(link)) => link.clone(),
-        (None, None) => {
-            let mut hasher = Sha256::new();
-            hasher.update(raw_title.trim().as_bytes());
-            hasher.update([0u8]);
-            hasher.update(
-                published
-                    .map(|d| d.to_rfc3339())
-                    .unwrap_or_default()
-                    .as_bytes(),
-            );
-            format!("sha256:{}", hex(&hasher.finalize()))
-        }
+    let raw_hash = raw_digest(entry);
+    let (key, legacy_key) = match (&guid, &canonical) {
+        (Some(guid), _) => (guid.clone(), None),
+        (None, Some(link)) => (link.clone(), None),
+        // Nothing names the entry: what it says is who it is, so two different entries
+        // never share a key (a title and a date alone do not tell them apart).
+        (None, None) => (format!("content:{raw_hash}"), Some(title_date_key(entry))),
     };
     Identity {
         key,
         guid,
         canonical_link: canonical,
-        raw_hash: raw_digest(entry),
+        raw_hash,
+        legacy_key,
     }
+}
+
+/// The key tidings gave entries without guid and link before content keys: a hash of the
+/// title and the date. Kept so entries stored under it are still recognised.
+fn title_date_key(entry: &Entry) -> String {
+    let raw_title = entry.title.as_ref().map_or("", |t| t.content.as_str());
+    let published = entry.published.or(entry.updated);
+    let mut hasher = Sha256::new();
+    hasher.update(raw_title.trim().as_bytes());
+    hasher.update([0u8]);
+    hasher.update(
+        published
+            .map(|d| d.to_rfc3339())
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+    format!("sha256:{}", hex(&hasher.finalize()))
 }
 
 /// A digest of every field normalisation reads.
@@ -149,6 +160,7 @@ mod tests {
             guid: Some(guid.into()),
             canonical_link: Some(link.into()),
             raw_hash: String::new(),
+            legacy_key: None,
         }
     }
 

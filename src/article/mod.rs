@@ -42,6 +42,10 @@ pub struct Article {
     /// A digest of the entry as the feed wrote it: unchanged means nothing to convert.
     #[serde(default)]
     pub raw_hash: String,
+    /// The key earlier versions gave an entry without guid and link (see
+    /// [`Identity::legacy_key`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_key: Option<String>,
     /// The link with tracking parameters and fragment dropped: the story's identity
     /// across feeds.
     pub canonical_link: Option<String>,

@@ -38,6 +38,7 @@ pub fn normalise(
         guid: identity.guid,
         canonical_link: identity.canonical_link,
         raw_hash: identity.raw_hash,
+        legacy_key: identity.legacy_key,
         title: title_of(entry, &plain_summary, link.as_deref()),
         published: entry.published.or(entry.updated),
         summary: summarize(&plain_summary, summary_chars),

@@ -3,7 +3,7 @@
 //!
 //! A date without a zone is read in the feed's configured zone.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// Parses `text` as a date; `zone` is used when the text names no offset.
@@ -13,14 +13,21 @@ pub fn parse_date(text: &str, zone: Tz) -> Option<DateTime<Utc>> {
         return None;
     }
     if let Ok(date) = DateTime::parse_from_rfc3339(text) {
-        return Some(date.with_timezone(&Utc));
+        return Some(date.with_timezone(&Utc)).filter(|d| is_plausible(*d));
     }
     if let Ok(date) = DateTime::parse_from_rfc2822(text) {
-        return Some(date.with_timezone(&Utc));
+        return Some(date.with_timezone(&Utc)).filter(|d| is_plausible(*d));
     }
     unix_timestamp(text)
         .or_else(|| iso_like(text, zone))
         .or_else(|| rfc822_like(text, zone))
+        .filter(|date| is_plausible(*date))
+}
+
+/// Dates before the web (the year 1, the Unix epoch that unset fields print as) are
+/// placeholders, not the time an entry was written: they count as missing.
+fn is_plausible(date: DateTime<Utc>) -> bool {
+    date.year() >= 1980
 }
 
 fn unix_timestamp(text: &str) -> Option<DateTime<Utc>> {

@@ -5,23 +5,31 @@
 //!   charset, windows-1252; UTF-16 with or without BOM).
 //! - [`repair`]: the XML fixed where real feeds break it (junk before the document, bare
 //!   `&`, HTML entities, `<rss>` without a version, a document cut off mid-entry).
+//! - [`dialect`]: older and unusual dialects (RSS 0.90, Atom 0.3, namespaced RSS 2.0,
+//!   RSS 1.0 without links, markup in titles) rewritten into forms feed-rs reads.
+//! - [`json`]: JSON Feed's version spellings and truncated JSON.
 //! - this module: runs feed-rs on the repaired text, with [`dates`] as its date parser,
 //!   and names what a document is when it is not a feed.
 //! - [`discover`]: the feed an HTML page links to (autodiscovery).
 //! - [`hints`]: how long the feed itself asks to be left alone (`ttl`, `sy:update*`).
 //!
-//! Data moves one way: bytes -> [`decode`] -> [`repair`] -> feed-rs -> `Feed`. Everything
-//! here is a pure function of the bytes and the [`Source`] facts that came with them.
+//! Data moves one way: bytes -> [`decode`] -> [`repair`] -> [`dialect`] (or [`json`]) ->
+//! feed-rs -> `Feed`, then a guard: a document with item or entry elements that yields no
+//! entry is an error, never "nothing new". Everything here is a pure function of the bytes
+//! and the [`Source`] facts that came with them.
 
 pub mod dates;
 pub mod decode;
+pub mod dialect;
 pub mod discover;
 pub mod hints;
+pub mod json;
 pub mod repair;
 
 use feed_rs::model::Feed;
 
 pub use decode::decode_to_utf8;
+
 pub use discover::discover_feed;
 pub use hints::update_hint;
 use repair::{Truncation, repair_xml, truncation_repair};
@@ -41,6 +49,35 @@ pub enum ParseError {
     /// A feed that ends before its first entry is complete.
     #[error("malformed feed: the document is cut off before its first complete entry")]
     CutOffBeforeFirstEntry,
+    /// The document has entries, but none could be read.
+    #[error(
+        "parse: {found} <{element}> elements but no entries read (an unsupported dialect or namespace?)"
+    )]
+    NoEntriesRead {
+        /// How many item or entry elements the document has.
+        found: usize,
+        /// `item`, `entry` or (JSON Feed) `items`.
+        element: &'static str,
+    },
+    /// A gzip file (by its magic bytes) that cannot be unpacked.
+    #[error("a gzip file that cannot be unpacked")]
+    Gzip(#[source] std::io::Error),
+    /// A gzip file that unpacks to more than the body limit.
+    #[error("a gzip file larger than {limit} bytes unpacked")]
+    GzipTooLarge {
+        /// `fetch.max_body_bytes`.
+        limit: u64,
+    },
+}
+
+/// A parsed document and how many entries it had in its text.
+#[derive(Debug)]
+pub struct ParsedDocument {
+    /// What feed-rs read.
+    pub feed: Feed,
+    /// The item or entry elements (JSON Feed items) the text holds; more than
+    /// `feed.entries` means some could not be read.
+    pub entry_elements: usize,
 }
 
 /// A fetched document as the parser needs it.
@@ -56,18 +93,77 @@ pub struct Source<'a> {
     pub base_url: &'a str,
     /// The zone of dates that name none.
     pub zone: chrono_tz::Tz,
+    /// The largest document accepted after unpacking a gzip body.
+    pub max_bytes: u64,
+}
+
+/// Parses a fetched document (see [`parse_document`]) and keeps the feed.
+pub fn parse_feed(source: &Source<'_>) -> Result<Feed, ParseError> {
+    parse_document(source).map(|parsed| parsed.feed)
 }
 
 /// Parses a fetched document, repairing what real feeds get wrong. A document cut off in
-/// the middle keeps its complete entries.
-pub fn parse_feed(source: &Source<'_>) -> Result<Feed, ParseError> {
-    if source.bytes.iter().all(u8::is_ascii_whitespace) {
+/// the middle keeps its complete entries; a document whose entries cannot be read is an
+/// error, not an empty feed.
+pub fn parse_document(source: &Source<'_>) -> Result<ParsedDocument, ParseError> {
+    let unpacked = decode::gunzip_if_gzip(source.bytes, source.max_bytes)?;
+    let bytes = unpacked.as_deref().unwrap_or(source.bytes);
+    if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::Empty);
     }
-    let text = decode_to_utf8(source.bytes, source.http_charset);
+    let text = decode_to_utf8(bytes, source.http_charset);
+    let trimmed = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
+    if trimmed.starts_with('{') {
+        let document = json::normalise_json(trimmed);
+        if document.cut_before_first_item {
+            return Err(ParseError::CutOffBeforeFirstEntry);
+        }
+        let feed = parse_repaired(&document.text, source)?;
+        return guard(feed, document.items, "items");
+    }
     let repaired = repair_xml(&text);
-    match parse_repaired(&repaired, source) {
-        Err(ParseError::Malformed(message)) => match truncation_repair(&repaired) {
+    let repaired = dialect::normalise_dialect(&repaired);
+    let (found, element) = count_entry_elements(&repaired);
+    let feed = parse_xml(&repaired, source)?;
+    guard(feed, found, element)
+}
+
+/// A feed with no entries from a text that has some is an error that says so.
+fn guard(feed: Feed, found: usize, element: &'static str) -> Result<ParsedDocument, ParseError> {
+    if feed.entries.is_empty() && found > 0 {
+        return Err(ParseError::NoEntriesRead { found, element });
+    }
+    Ok(ParsedDocument {
+        feed,
+        entry_elements: found,
+    })
+}
+
+/// How many `<item>` (RSS) or `<entry>` (Atom) start tags, with any prefix, the text holds.
+fn count_entry_elements(text: &str) -> (usize, &'static str) {
+    let (mut items, mut entries) = (0, 0);
+    for token in crate::html::tokens(text) {
+        if let crate::html::Token::Tag(tag) = token {
+            if tag.closing {
+                continue;
+            }
+            match tag.name.rsplit(':').next().unwrap_or(tag.name) {
+                "item" => items += 1,
+                "entry" => entries += 1,
+                _ => {}
+            }
+        }
+    }
+    if entries > items {
+        (entries, "entry")
+    } else {
+        (items, "item")
+    }
+}
+
+fn parse_xml(repaired: &str, source: &Source<'_>) -> Result<Feed, ParseError> {
+    match parse_repaired(repaired, source) {
+        Err(ParseError::Malformed(message)) => match truncation_repair(repaired) {
             Truncation::Repaired(shortened) => {
                 parse_repaired(&shortened, source).map_err(|_| ParseError::Malformed(message))
             }
@@ -75,7 +171,7 @@ pub fn parse_feed(source: &Source<'_>) -> Result<Feed, ParseError> {
             Truncation::NotTruncated => Err(ParseError::Malformed(message)),
         },
         Err(ParseError::NotAFeed(_)) => Err(ParseError::NotAFeed(describe_non_feed(
-            &repaired,
+            repaired,
             source.content_type,
         ))),
         other => other,
@@ -131,6 +227,7 @@ mod tests {
             content_type: None,
             base_url: "https://example.com/",
             zone: chrono_tz::Tz::UTC,
+            max_bytes: 1 << 20,
         })
     }
 
@@ -169,6 +266,7 @@ mod tests {
             content_type: Some("text/html; charset=utf-8"),
             base_url: "https://example.com/",
             zone: chrono_tz::Tz::UTC,
+            max_bytes: 1 << 20,
         })
         .expect_err("not a feed");
         assert_eq!(err.to_string(), "not a feed (text/html)");

@@ -14,7 +14,18 @@ pub fn repair_xml(text: &str) -> String {
     let text = drop_junk_before_document(text);
     let text = without_declared_encoding(text);
     let text = with_rss_version(&text);
+    let text = without_forbidden_controls(&text);
     escape_stray_ampersands(&text)
+}
+
+/// Control characters XML forbids (all of C0 but tab and line breaks) removed: one of
+/// them would fail the whole document for a character no reader sees.
+fn without_forbidden_controls(text: &str) -> Cow<'_, str> {
+    let forbidden = |c: char| c < ' ' && !matches!(c, '\t' | '\n' | '\r');
+    if !text.contains(forbidden) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.chars().filter(|c| !forbidden(*c)).collect())
 }
 
 /// Junk before the document (PHP warnings, a `<?phpxml` prolog, blank lines): start at the
@@ -142,6 +153,11 @@ fn escape_stray_ampersands(text: &str) -> String {
     }
 }
 
+/// Whether XML 1.0 allows character `code` in a document.
+fn is_xml_char(code: u32) -> bool {
+    matches!(code, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
+}
+
 /// Writes the reference at the start of `text` (which begins with `&`) in XML-safe form and
 /// returns how many bytes of `text` it stood for.
 fn push_reference(out: &mut String, text: &str) -> usize {
@@ -153,13 +169,19 @@ fn push_reference(out: &mut String, text: &str) -> usize {
     let terminated = body[name_len..].starts_with(';');
     if terminated && !name.is_empty() {
         if let Some(number) = name.strip_prefix('#') {
-            let valid = match number.strip_prefix(['x', 'X']) {
-                Some(hex) => !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()),
-                None => !number.is_empty() && number.chars().all(|c| c.is_ascii_digit()),
+            let code = match number.strip_prefix(['x', 'X']) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                None => number.parse::<u32>().ok(),
             };
-            if valid {
-                out.push_str(&text[..name_len + 2]);
-                return name_len + 2;
+            match code {
+                Some(code) if is_xml_char(code) => {
+                    out.push_str(&text[..name_len + 2]);
+                    return name_len + 2;
+                }
+                // `&#0;` and other characters XML forbids would fail the whole document:
+                // the character goes, the feed stays.
+                Some(_) => return name_len + 2,
+                None => {}
             }
         } else if matches!(name, "amp" | "lt" | "gt" | "quot" | "apos") {
             out.push_str(&text[..name_len + 2]);
@@ -234,6 +256,14 @@ mod tests {
         assert_eq!(
             escape_stray_ampersands("<![CDATA[a & b&nbsp;]]>&c"),
             "<![CDATA[a & b&nbsp;]]>&amp;c"
+        );
+    }
+
+    #[test]
+    fn references_to_characters_xml_forbids_are_dropped() {
+        assert_eq!(
+            escape_stray_ampersands("a&#0;b&#x1;c&#9;&#xFFFF;d"),
+            "abc&#9;d"
         );
     }
 

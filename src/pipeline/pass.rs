@@ -217,7 +217,12 @@ impl Pipeline {
             .blocking(move |p| p.process_document(&feed_config, &document))
             .await?;
         match processed {
-            Processed::Claimed { report, hint } => {
+            Processed::Claimed {
+                report,
+                hint,
+                notes,
+            } => {
+                attempt.notes.extend(notes);
                 // The validators are stored only once the entries are claimed: a crash
                 // before this point refetches the document instead of getting a 304 and
                 // losing entries.

@@ -3,14 +3,13 @@
 //! (CPU and SQLite), run on the blocking pool.
 
 use chrono::{DateTime, Utc};
-use feed_rs::model::Feed;
 
 use super::{FeedError, Pipeline};
 use crate::article::{
     Article, FeedContext, Identity, bound_fields, disambiguate_keys, identify, normalise,
 };
 use crate::config::{Dedup, FeedConfig, OnUpdate};
-use crate::feed::{ParseError, Source, discover_feed, parse_feed, update_hint};
+use crate::feed::{ParseError, ParsedDocument, Source, discover_feed, parse_document, update_hint};
 use crate::fetch::Document;
 use crate::output::ArticlePaths;
 use crate::store::{ClaimOptions, ClaimReport};
@@ -24,6 +23,8 @@ pub enum Processed {
         report: ClaimReport,
         /// Not before this, says the feed.
         hint: Option<DateTime<Utc>>,
+        /// What the person should know: entries not read, entries over the limit.
+        notes: Vec<String>,
     },
     /// An HTML page that names its feed at this address.
     Discovered(url::Url),
@@ -36,7 +37,7 @@ impl Pipeline {
         feed: &FeedConfig,
         document: &Document,
     ) -> Result<Processed, FeedError> {
-        let mut parsed = match self.parse_document(feed, document) {
+        let parsed = match self.parse_document(feed, document) {
             Ok(parsed) => parsed,
             Err(error @ ParseError::NotAFeed(_)) => {
                 return match discover_feed(&document.body, &document.final_url) {
@@ -46,10 +47,29 @@ impl Pipeline {
             }
             Err(error) => return Err(error.into()),
         };
+        let mut notes = Vec::new();
+        let read = parsed.feed.entries.len();
+        if parsed.entry_elements > read {
+            let unread = parsed.entry_elements - read;
+            tracing::warn!(feed = %feed.name, unread, read, "entries the parser could not read");
+            notes.push(format!(
+                "{unread} of {} entries could not be read",
+                parsed.entry_elements
+            ));
+        }
+        let mut parsed = parsed.feed;
         let now = Utc::now();
         let hint = update_hint(parsed.ttl, &document.body).map(|wait| now + wait);
         let limits = &self.config.fetch;
-        parsed.entries.truncate(limits.max_entries);
+        if parsed.entries.len() > limits.max_entries {
+            let total = parsed.entries.len();
+            tracing::warn!(feed = %feed.name, total, kept = limits.max_entries, "more entries than fetch.max_entries");
+            notes.push(format!(
+                "kept the first {} of {total} entries (fetch.max_entries)",
+                limits.max_entries
+            ));
+            parsed.entries.truncate(limits.max_entries);
+        }
         for entry in &mut parsed.entries {
             bound_fields(entry, limits.max_field_bytes);
         }
@@ -79,16 +99,25 @@ impl Pipeline {
             .collect();
         let mut report = self.claim(feed, &articles, now)?;
         report.unchanged += unchanged.len();
-        Ok(Processed::Claimed { report, hint })
+        Ok(Processed::Claimed {
+            report,
+            hint,
+            notes,
+        })
     }
 
-    fn parse_document(&self, feed: &FeedConfig, document: &Document) -> Result<Feed, ParseError> {
-        parse_feed(&Source {
+    fn parse_document(
+        &self,
+        feed: &FeedConfig,
+        document: &Document,
+    ) -> Result<ParsedDocument, ParseError> {
+        parse_document(&Source {
             bytes: &document.body,
             http_charset: document.charset.as_deref(),
             content_type: document.content_type.as_deref(),
             base_url: document.final_url.as_str(),
             zone: feed.timezone,
+            max_bytes: self.config.fetch.max_body_bytes,
         })
     }
 

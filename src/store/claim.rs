@@ -115,6 +115,7 @@ struct Claim<'tx> {
     insert: rusqlite::CachedStatement<'tx>,
     update: rusqlite::CachedStatement<'tx>,
     refresh_raw: rusqlite::CachedStatement<'tx>,
+    rekey: rusqlite::CachedStatement<'tx>,
 }
 
 impl<'tx> Claim<'tx> {
@@ -151,6 +152,7 @@ impl<'tx> Claim<'tx> {
                 "UPDATE entries SET content_hash = ?2, article = ?3, state = 'pending', raw_hash = ?4 WHERE id = ?1",
             )?,
             refresh_raw: tx.prepare_cached("UPDATE entries SET raw_hash = ?2 WHERE id = ?1")?,
+            rekey: tx.prepare_cached("UPDATE entries SET key = ?2 WHERE id = ?1")?,
         })
     }
 
@@ -160,7 +162,7 @@ impl<'tx> Claim<'tx> {
         paths: &ArticlePaths<'_>,
     ) -> Result<Decision, StoreError> {
         let hash = article.content_hash();
-        match self.known(article)? {
+        match self.known(article, &hash)? {
             Some((id, stored_hash)) if stored_hash == hash || !self.options.rewrite_updates => {
                 // Same content from changed raw text (or an edit to ignore): remember the
                 // raw text so it is not converted again next time.
@@ -190,19 +192,42 @@ impl<'tx> Claim<'tx> {
         }
     }
 
-    /// The stored id and content digest of the article's entry, if it is known.
-    fn known(&mut self, article: &Article) -> Result<Option<(i64, String)>, StoreError> {
+    /// The stored id and content digest of the article's entry, if it is known: by its
+    /// key, else (an entry first stored under its bare guid) by guid and link, else (an
+    /// entry stored under its title-and-date key) by that key and the same content, in
+    /// which case the row takes the new key.
+    fn known(
+        &mut self,
+        article: &Article,
+        hash: &str,
+    ) -> Result<Option<(i64, String)>, StoreError> {
         let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?));
-        let known = self
+        if let Some(known) = self
             .find
             .query_row(params![self.feed, article.key], row)
-            .optional()?;
-        match (known, article.guid.as_deref().filter(|g| *g != article.key)) {
-            (None, Some(bare_guid)) => Ok(self
+            .optional()?
+        {
+            return Ok(Some(known));
+        }
+        if let Some(bare_guid) = article.guid.as_deref().filter(|g| *g != article.key) {
+            return Ok(self
                 .find_by_guid
                 .query_row(params![self.feed, bare_guid, article.canonical_link], row)
-                .optional()?),
-            (known, _) => Ok(known),
+                .optional()?);
+        }
+        let Some(legacy) = article.legacy_key.as_deref() else {
+            return Ok(None);
+        };
+        match self
+            .find
+            .query_row(params![self.feed, legacy], row)
+            .optional()?
+        {
+            Some((id, stored)) if stored == hash => {
+                self.rekey.execute(params![id, article.key])?;
+                Ok(Some((id, stored)))
+            }
+            _ => Ok(None),
         }
     }
 
