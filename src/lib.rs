@@ -35,6 +35,7 @@ pub use article::{
 };
 pub use daemon::{DaemonError, run as run_daemon};
 pub use error::ErrorChain;
+pub use feed::dates::parse_date;
 pub use feed::{ParseError, ParsedDocument, Source, discover_feed, parse_document, parse_feed};
 pub use fetch::{ClientError, Document, FetchError, Fetcher, Validators};
 pub use links::clean_url;

@@ -18,10 +18,61 @@ pub fn parse_date(text: &str, zone: Tz) -> Option<DateTime<Utc>> {
     if let Ok(date) = DateTime::parse_from_rfc2822(text) {
         return Some(date.with_timezone(&Utc)).filter(|d| is_plausible(*d));
     }
+    // A comment after the date (`+0000 (UTC)`) says nothing the zone did not.
+    let text = match text.find('(') {
+        Some(open) if open > 0 && text.ends_with(')') => text[..open].trim_end(),
+        _ => text,
+    };
     unix_timestamp(text)
         .or_else(|| iso_like(text, zone))
+        .or_else(|| iso_basic(text, zone))
+        .or_else(|| iso_reduced(text, zone))
         .or_else(|| rfc822_like(text, zone))
         .filter(|date| is_plausible(*date))
+}
+
+/// ISO 8601's basic format: `20031231T101455Z`, `20031231T1014+0100`, `20031231`.
+fn iso_basic(text: &str, zone: Tz) -> Option<DateTime<Utc>> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    if digits != 8 {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<u32>().ok();
+    let date = NaiveDate::from_ymd_opt(number(0..4)? as i32, number(4..6)?, number(6..8)?)?;
+    let rest = &text[8..];
+    let Some(time_text) = rest.strip_prefix(['T', 't']) else {
+        return rest
+            .is_empty()
+            .then(|| resolve(date.and_time(NaiveTime::MIN), None, zone))
+            .flatten();
+    };
+    let time_digits = time_text.bytes().take_while(u8::is_ascii_digit).count();
+    let field = |at: usize| time_text.get(at..at + 2)?.parse::<u32>().ok();
+    let time = match time_digits {
+        4 => NaiveTime::from_hms_opt(field(0)?, field(2)?, 0)?,
+        6 => NaiveTime::from_hms_opt(field(0)?, field(2)?, field(4)?)?,
+        _ => return None,
+    };
+    let offset = take_zone(time_text[time_digits..].trim())?;
+    resolve(date.and_time(time), offset, zone)
+}
+
+/// W3C-DTF's reduced precision: `2003-12` and `2003` stand for their first day.
+fn iso_reduced(text: &str, zone: Tz) -> Option<DateTime<Utc>> {
+    let (year, rest) = take_number(text, 4, 4)?;
+    let month = match rest.strip_prefix('-') {
+        Some(rest) => {
+            let (month, rest) = take_number(rest, 2, 2)?;
+            if !rest.is_empty() {
+                return None;
+            }
+            month
+        }
+        None if rest.is_empty() => 1,
+        None => return None,
+    };
+    let date = NaiveDate::from_ymd_opt(year as i32, month, 1)?;
+    resolve(date.and_time(NaiveTime::MIN), None, zone)
 }
 
 /// Dates before the web (the year 1, the Unix epoch that unset fields print as) are
@@ -222,8 +273,12 @@ fn take_zone(text: &str) -> Option<Option<FixedOffset>> {
     }
     let hours = match upper.as_str() {
         "Z" | "UT" | "UTC" | "GMT" | "WET" | "Z07:00" => 0.0,
-        "EST" => -5.0,
+        "EST" | "ET" => -5.0,
         "EDT" => -4.0,
+        "CT" => -6.0,
+        "MT" => -7.0,
+        "PT" => -8.0,
+        "AT" => -4.0,
         "CST" => -6.0,
         "CDT" => -5.0,
         "MST" => -7.0,
@@ -596,5 +651,26 @@ mod tests {
         ] {
             assert_eq!(utc(text), "none", "{text}");
         }
+    }
+
+    #[test]
+    fn reduced_basic_and_commented_forms_are_read() {
+        let utc = |text: &str| parse_date(text, Tz::UTC).map(|d| d.to_rfc3339());
+        assert_eq!(utc("2003-12").as_deref(), Some("2003-12-01T00:00:00+00:00"));
+        assert_eq!(utc("2003").as_deref(), Some("2003-01-01T00:00:00+00:00"));
+        assert_eq!(
+            utc("20031231T101455Z").as_deref(),
+            Some("2003-12-31T10:14:55+00:00")
+        );
+        assert_eq!(
+            utc("Wed, 08 Jul 2004 23:56:58 +0000 (UTC)").as_deref(),
+            Some("2004-07-08T23:56:58+00:00")
+        );
+        assert_eq!(
+            utc("Wed, 30 Jul 2003 12:00:00 ET").as_deref(),
+            Some("2003-07-30T17:00:00+00:00")
+        );
+        assert_eq!(utc("Mon, 01 Jan 0001 00:00:00 GMT"), None);
+        assert_eq!(utc("1970-01-01T00:00:00Z"), None);
     }
 }

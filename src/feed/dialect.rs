@@ -6,7 +6,8 @@
 //! - RSS 0.93, 0.94 and other versions are read as 2.0 (a superset of them);
 //! - Atom 0.3 becomes Atom 1.0: its namespace, `issued`/`created` (published),
 //!   `modified` (updated), `mode="escaped|xml|base64"` content and MIME-typed text;
-//! - RSS 1.0 items without `<link>` get their `rdf:about` as link (their identity);
+//! - items without `<link>` get their `rdf:about` (RSS 1.0: their identity) or their
+//!   permalink guid (RSS 2.0) as link;
 //! - RSS items without a date get one from `atom:published`, `dcterms:issued` and kin;
 //! - markup written straight into a `<title>` (`<title><p>x</p></title>`) is escaped, so
 //!   the title's text is kept whatever form it takes.
@@ -37,8 +38,10 @@ pub fn normalise_dialect(text: &str) -> Cow<'_, str> {
     if text.contains(ATOM_03) {
         text = Cow::Owned(atom_03(&text));
     }
-    if text.contains(":RDF")
-        && let Some(rewritten) = rdf_about_links(&text)
+    // Some item lacks a link only where links are no more than items (the channel has
+    // one of its own): a cheap count decides whether to look.
+    if text.matches("<link").count() <= text.matches("<item").count()
+        && let Some(rewritten) = item_links(&text)
     {
         text = Cow::Owned(rewritten);
     }
@@ -168,9 +171,11 @@ fn atom_03_text_constructs(text: &str) -> String {
     out
 }
 
-/// RSS 1.0 items without `<link>`: their `rdf:about` becomes the link. `None` when no
-/// item needed one.
-fn rdf_about_links(text: &str) -> Option<String> {
+/// Items without `<link>` get one: their `rdf:about` (RSS 1.0, where it is the item's
+/// identity), else their `guid` when it is a web address not marked
+/// `isPermaLink="false"` (RSS 2.0 says a guid is a permalink unless so marked). `None`
+/// when no item needed one.
+fn item_links(text: &str) -> Option<String> {
     let mut out = String::with_capacity(text.len() + 256);
     let mut from = 0;
     let mut changed = false;
@@ -180,13 +185,12 @@ fn rdf_about_links(text: &str) -> Option<String> {
             break;
         };
         out.push_str(&text[from..close]);
-        let about = attribute_value(&text[start..tag_end], "rdf:about")
-            .or_else(|| attribute_value(&text[start..tag_end], "about"));
-        if let Some(about) = about.filter(|a| !a.trim().is_empty())
-            && find_start_tag(&text[tag_end..close], "link", 0).is_none()
+        let item = &text[tag_end..close];
+        if find_start_tag(item, "link", 0).is_none()
+            && let Some(link) = about_or_permalink(&text[start..tag_end], item)
         {
             out.push_str("<link>");
-            out.push_str(about.trim());
+            out.push_str(link.trim());
             out.push_str("</link>");
             changed = true;
         }
@@ -194,6 +198,22 @@ fn rdf_about_links(text: &str) -> Option<String> {
     }
     out.push_str(&text[from..]);
     changed.then_some(out)
+}
+
+/// An item's `rdf:about`, else its permalink guid.
+fn about_or_permalink<'a>(start_tag: &'a str, item: &'a str) -> Option<&'a str> {
+    let about = attribute_value(start_tag, "rdf:about")
+        .or_else(|| attribute_value(start_tag, "about"))
+        .filter(|a| !a.trim().is_empty());
+    about.or_else(|| {
+        let guid_at = find_start_tag(item, "guid", 0)?;
+        let guid_tag_end = guid_at + item[guid_at..].find('>')?;
+        let not_permalink = attribute_value(&item[guid_at..guid_tag_end], "isPermaLink")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("false"));
+        let guid = element_text(item, "guid")?.trim();
+        let web = guid.starts_with("http://") || guid.starts_with("https://");
+        (web && !not_permalink && !guid.contains(['<', '&'])).then_some(guid)
+    })
 }
 
 /// The date elements RSS items carry besides `pubDate`, best first: what was published,
@@ -524,6 +544,19 @@ mod tests {
         let out = normalise_dialect(text);
         assert!(
             out.contains(r#"<title>a</title><link>https://a.example/1</link></item>"#),
+            "{out}"
+        );
+        assert_eq!(out.matches("<link>").count(), 2, "{out}");
+    }
+
+    #[test]
+    fn permalink_guids_are_links_unless_marked_otherwise() {
+        let text = r#"<rss version="2.0"><channel><link>https://a.example/</link><item><guid>https://a.example/p/1</guid></item><item><guid isPermaLink="false">https://a.example/?p=2</guid></item><item><guid>tag:a,2024:3</guid></item></channel></rss>"#;
+        let out = normalise_dialect(text);
+        assert!(
+            out.contains(
+                "<guid>https://a.example/p/1</guid><link>https://a.example/p/1</link></item>"
+            ),
             "{out}"
         );
         assert_eq!(out.matches("<link>").count(), 2, "{out}");

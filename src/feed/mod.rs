@@ -139,12 +139,14 @@ fn guard(feed: Feed, found: usize, element: &'static str) -> Result<ParsedDocume
     })
 }
 
-/// How many `<item>` (RSS) or `<entry>` (Atom) start tags, with any prefix, the text holds.
+/// How many `<item>` (RSS) or `<entry>` (Atom) elements, with any prefix and not empty,
+/// the text holds.
 fn count_entry_elements(text: &str) -> (usize, &'static str) {
     let (mut items, mut entries) = (0, 0);
     for token in crate::html::tokens(text) {
         if let crate::html::Token::Tag(tag) = token {
-            if tag.closing {
+            // `<item/>` holds nothing (feeds nest empty ones inside real items).
+            if tag.closing || tag.self_closing {
                 continue;
             }
             match tag.name.rsplit(':').next().unwrap_or(tag.name) {
@@ -272,5 +274,19 @@ mod tests {
         assert_eq!(err.to_string(), "not a feed (text/html)");
         let err = parse("<head><title>Moved</title></head><body>x</body>").expect_err("not a feed");
         assert_eq!(err.to_string(), "not a feed (an HTML page)");
+    }
+
+    #[test]
+    fn entry_elements_are_counted_with_any_prefix_but_not_empty_or_in_cdata() {
+        assert_eq!(
+            count_entry_elements("<item><item /></item><rss:item>x</rss:item><![CDATA[<item>]]>"),
+            (2, "item")
+        );
+        assert_eq!(
+            count_entry_elements(
+                "<feed><entry/><entry><id>1</id></entry><atom:entry></atom:entry></feed>"
+            ),
+            (2, "entry")
+        );
     }
 }
