@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use feed_rs::model::{Entry, Link};
 use sha2::{Digest, Sha256};
+use url::Url;
 
 use super::{FeedContext, hex};
 use crate::links::{canonical_link, clean_url};
@@ -30,9 +31,7 @@ pub struct Identity {
 /// The entry's key (its id when the feed gave one, else its canonical link, else the digest
 /// of everything it says) and the digest of its raw fields. Cheap: no HTML is parsed.
 pub fn identify(entry: &Entry, context: &FeedContext) -> Identity {
-    let canonical = entry_link(&entry.links)
-        .and_then(|href| clean_url(href, context.base.as_ref()))
-        .map(|url| canonical_link(&url));
+    let canonical = entry_page(&entry.links, context.base.as_ref()).map(|url| canonical_link(&url));
     let guid = Some(entry.id.trim().to_string()).filter(|id| !id.is_empty());
     let raw_hash = raw_digest(entry);
     let (key, legacy_key) = match (&guid, &canonical) {
@@ -113,12 +112,13 @@ fn raw_digest(entry: &Entry) -> String {
     hex(&hasher.finalize())
 }
 
-/// The entry's page: the first link that is not an enclosure, a comment feed or similar.
-pub(crate) fn entry_link(links: &[Link]) -> Option<&str> {
+/// The entry's page, absolute and without trackers: the first usable link that is not an
+/// enclosure, a comment feed or similar (an empty `<link/>` before a real one is skipped).
+pub(crate) fn entry_page(links: &[Link], base: Option<&Url>) -> Option<Url> {
     links
         .iter()
-        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
-        .map(|l| l.href.as_str())
+        .filter(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+        .find_map(|l| clean_url(&l.href, base))
 }
 
 /// Gives entries that share a guid but not a link keys of their own (`guid#link`), so a

@@ -186,7 +186,7 @@ fn item_links(text: &str) -> Option<String> {
         };
         out.push_str(&text[from..close]);
         let item = &text[tag_end..close];
-        if find_start_tag(item, "link", 0).is_none()
+        if element_text(item, "link").is_none()
             && let Some(link) = about_or_permalink(&text[start..tag_end], item)
         {
             out.push_str("<link>");
@@ -560,6 +560,11 @@ mod tests {
             "{out}"
         );
         assert_eq!(out.matches("<link>").count(), 2, "{out}");
+        let empty_link = "<rss version=\"2.0\"><channel><item><link/><guid>https://a.example/p/4</guid></item></channel></rss>";
+        assert!(
+            normalise_dialect(empty_link).contains("<link>https://a.example/p/4</link>"),
+            "an empty link is no link"
+        );
     }
 
     #[test]
