@@ -159,6 +159,26 @@ impl<'a> Tokens<'a> {
         head
     }
 
+    /// Skips the rest of an element named `name` whose start tag was just read, nested
+    /// elements of the same name included (`<div hidden><div>…</div>…</div>`).
+    pub fn skip_element(&mut self, name: &str) {
+        let mut depth = 1usize;
+        for token in self.by_ref() {
+            if let Token::Tag(tag) = token
+                && tag.is(name)
+            {
+                if tag.closing {
+                    depth -= 1;
+                    if depth == 0 {
+                        return;
+                    }
+                } else if !tag.self_closing {
+                    depth += 1;
+                }
+            }
+        }
+    }
+
     /// Skips past the closing tag of `name` (for elements whose content is never shown).
     pub fn skip_past_closing(&mut self, name: &str) {
         let bytes = self.rest.as_bytes();

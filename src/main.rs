@@ -179,8 +179,12 @@ fn fetch(config: Config, names: &[String], verbose: bool) -> anyhow::Result<Exit
         return Ok(ExitCode::from(EXIT_USAGE));
     };
     // Articles claimed by an earlier run that stopped before writing them come first.
-    if let Err(error) = pipeline.write_all_pending() {
-        eprintln!("tidings: {}", ErrorChain(&error));
+    match pipeline.write_all_pending() {
+        Ok(0) => {}
+        Ok(written) => {
+            println!("pending: {written} article(s) an earlier run claimed, written now")
+        }
+        Err(error) => eprintln!("tidings: {}", ErrorChain(&error)),
     }
     let runtime = tidings::build_runtime().context("cannot start the async runtime")?;
     let progress = Progress::new(feeds.len(), verbose);

@@ -163,11 +163,29 @@ async fn the_real_corpus_is_fetched_cleanly() {
             );
         }
         with_links += usize::from(!urls.is_empty());
-        assert!(
-            !text.contains("\n\n\n") && !text.lines().any(|l| l.ends_with(' ')),
-            "{}",
-            path.display()
-        );
+        // Outside code: no runs of blank lines, no line that is only a backslash (a hard
+        // break with nothing after it, which Hugo prints), no control characters, no
+        // escaped shortcode inside code.
+        let mut in_fence = false;
+        let mut blank_run = 0;
+        for line in text.lines() {
+            if line.trim_start().starts_with("```") {
+                in_fence = !in_fence;
+            }
+            assert!(!line.ends_with(' '), "{}: trailing space", path.display());
+            assert!(
+                !line.chars().any(|c| c.is_control() && c != '\t'),
+                "{}: control character in {line:?}",
+                path.display()
+            );
+            if in_fence {
+                assert!(!line.contains("{{&lt;"), "{}: {line}", path.display());
+                continue;
+            }
+            blank_run = if line.is_empty() { blank_run + 1 } else { 0 };
+            assert!(blank_run < 2, "{}: blank lines", path.display());
+            assert!(line.trim() != "\\", "{}: a lone backslash", path.display());
+        }
     }
     eprintln!(
         "corpus: {} feeds, {} failed ({failed:?}), {} articles, {with_links} with links",

@@ -264,3 +264,24 @@ fn a_document_whose_entries_cannot_be_read_is_an_error_naming_them() {
             .is_empty()
     );
 }
+
+#[test]
+fn feedburner_entries_link_to_their_original_address() {
+    let read = articles("feedburner.xml");
+    assert_eq!(
+        links(&read),
+        [
+            "https://blog.example.com/2018/post-1?x=1",
+            "http://feedproxy.google.com/~r/burned/~3/DeF/post-2"
+        ]
+    );
+    // The story across feeds is the real address; the key stays what it was.
+    assert_eq!(
+        read[0].canonical_link.as_deref(),
+        Some("https://blog.example.com/2018/post-1?x=1")
+    );
+    assert_eq!(
+        read[0].key,
+        "http://feedproxy.google.com/~r/burned/~3/AbC/post-1"
+    );
+}

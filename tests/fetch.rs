@@ -411,6 +411,11 @@ async fn unwritable_output_keeps_articles_pending_until_a_later_run() {
         "{}",
         stdout(&later)
     );
+    assert!(
+        stdout(&later).contains("pending: 2 article(s) an earlier run claimed, written now"),
+        "what was written is reported: {}",
+        stdout(&later)
+    );
     assert_eq!(
         sandbox.articles().len(),
         2,

@@ -31,12 +31,18 @@ pub struct Identity {
 /// The entry's key (its id when the feed gave one, else its canonical link, else the digest
 /// of everything it says) and the digest of its raw fields. Cheap: no HTML is parsed.
 pub fn identify(entry: &Entry, context: &FeedContext) -> Identity {
-    let canonical = entry_page(&entry.links, context.base.as_ref()).map(|url| canonical_link(&url));
+    let base = context.base.as_ref();
+    // The key stays with the link the feed gives (FeedBurner's redirect, as entries were
+    // stored before origLink was read); the story across feeds is its real address.
+    let page = entry_page(&entry.links, base).map(|url| canonical_link(&url));
+    let canonical = original_link(&entry.links, base)
+        .map(|url| canonical_link(&url))
+        .or_else(|| page.clone());
     let guid = Some(entry.id.trim().to_string()).filter(|id| !id.is_empty());
     let raw_hash = raw_digest(entry);
-    let (key, legacy_key) = match (&guid, &canonical) {
+    let (key, legacy_key) = match (&guid, page.or_else(|| canonical.clone())) {
         (Some(guid), _) => (guid.clone(), None),
-        (None, Some(link)) => (link.clone(), None),
+        (None, Some(link)) => (link, None),
         // Nothing names the entry: what it says is who it is, so two different entries
         // never share a key (a title and a date alone do not tell them apart).
         (None, None) => (format!("content:{raw_hash}"), Some(title_date_key(entry))),
@@ -110,6 +116,14 @@ fn raw_digest(entry: &Entry) -> String {
         }
     }
     hex(&hasher.finalize())
+}
+
+/// The article's real address behind a FeedBurner redirect (`feedburner:origLink`).
+pub(crate) fn original_link(links: &[Link], base: Option<&Url>) -> Option<Url> {
+    links
+        .iter()
+        .filter(|l| l.rel.as_deref() == Some(crate::feed::ORIGINAL_LINK_REL))
+        .find_map(|l| clean_url(&l.href, base))
 }
 
 /// The entry's page, absolute and without trackers: the first usable link that is not an

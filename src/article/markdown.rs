@@ -15,6 +15,8 @@ use html5ever::{Attribute, LocalName, QualName, ns};
 use markup5ever_rcdom::{Handle, Node, NodeData};
 use url::Url;
 
+use super::tidy::tidy_markdown;
+use super::visibility::is_hidden;
 use crate::html::{Token, tokens};
 use crate::links::clean_url;
 
@@ -23,7 +25,7 @@ use crate::links::clean_url;
 const DROPPED_ELEMENTS: &[&str] = &[
     "script", "style", "noscript", "template", "object", "embed", "applet", "form", "input",
     "button", "select", "textarea", "option", "link", "meta", "base", "head", "title", "svg",
-    "math", "canvas", "param", "dialog", "frameset", "frame",
+    "canvas", "param", "dialog", "frameset", "frame",
 ];
 
 /// Elements that embed another page or a media file: each becomes a plain link to what it
@@ -108,13 +110,77 @@ pub fn convert_html(html: &str, base: Option<&Url>) -> Converted {
     let mut sanitizer = Sanitizer {
         base,
         first_image: None,
+        math: Vec::new(),
     };
     sanitizer.clean_children(&tree, 0);
-    let markdown = converter.tree_to_markdown(&tree);
+    let markdown = tidy_markdown(&converter.tree_to_markdown(&tree));
     Converted {
-        markdown: tidy_markdown(&markdown),
+        markdown: with_math(&markdown, &sanitizer.math),
         first_image: sanitizer.first_image,
     }
+}
+
+/// The markdown with each math placeholder replaced by its formula.
+fn with_math(markdown: &str, formulas: &[String]) -> String {
+    if formulas.is_empty() {
+        return markdown.to_string();
+    }
+    let mut out = String::with_capacity(markdown.len() + 64);
+    let mut rest = markdown;
+    while let Some(open) = rest.find(MATH_OPEN) {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + MATH_OPEN.len_utf8()..];
+        let Some(close) = after.find(MATH_CLOSE) else {
+            rest = after;
+            continue;
+        };
+        if let Some(formula) = after[..close]
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| formulas.get(i))
+        {
+            out.push_str(formula);
+        }
+        rest = &after[close + MATH_CLOSE.len_utf8()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The TeX a MathML element carries in `<annotation encoding="application/x-tex">`.
+fn tex_annotation(node: &Handle) -> Option<String> {
+    let mut stack = vec![node.clone()];
+    while let Some(current) = stack.pop() {
+        if let NodeData::Element { name, attrs, .. } = &current.data
+            && name.local.as_ref().eq_ignore_ascii_case("annotation")
+            && attr(&attrs.borrow(), "encoding")
+                .is_some_and(|e| e.to_ascii_lowercase().contains("tex"))
+        {
+            let tex = text_content(&current);
+            if !tex.trim().is_empty() {
+                return Some(tex.trim().to_string());
+            }
+        }
+        stack.extend(current.children.borrow().iter().cloned());
+    }
+    None
+}
+
+/// The text a MathML element shows (its annotations are not shown).
+fn math_text(node: &Handle) -> String {
+    let mut out = String::new();
+    let mut stack = vec![node.clone()];
+    while let Some(current) = stack.pop() {
+        match &current.data {
+            NodeData::Text { contents } => out.push_str(&contents.borrow()),
+            NodeData::Element { name, .. } if name.local.as_ref().starts_with("annotation") => {
+                continue;
+            }
+            _ => {}
+        }
+        stack.extend(current.children.borrow().iter().rev().cloned());
+    }
+    super::text::collapse_whitespace(&out)
 }
 
 /// Plain text as a markdown body: paragraphs kept, markdown syntax escaped.
@@ -166,9 +232,63 @@ fn holds_only_code(pre: &Handle) -> bool {
 struct Sanitizer<'a> {
     base: Option<&'a Url>,
     first_image: Option<Url>,
+    /// Formulas as they are written into the markdown, each standing in the tree as a
+    /// placeholder (the converter would escape TeX's `_` and `*`).
+    math: Vec<String>,
+}
+
+/// Brackets a math placeholder: private-use characters no text carries.
+const MATH_OPEN: char = '\u{E000}';
+const MATH_CLOSE: char = '\u{E001}';
+
+/// Whether an element is meant to be invisible (screen-reader text, `hidden`, …).
+fn element_is_hidden(node: &Handle) -> bool {
+    let NodeData::Element { attrs, .. } = &node.data else {
+        return false;
+    };
+    let attrs = attrs.borrow();
+    is_hidden(|name| {
+        attrs
+            .iter()
+            .find(|a| a.name.local.as_ref().eq_ignore_ascii_case(name))
+            .map(|a| a.value.as_ref())
+    })
 }
 
 impl Sanitizer<'_> {
+    /// A `<math>` element as what stands for it in the tree: its TeX annotation as `$…$`
+    /// (`$$…$$` in a paragraph of its own for `display="block"`), which a Hugo site with
+    /// goldmark's passthrough extension and MathJax or KaTeX renders as math; without TeX,
+    /// the MathML's own text.
+    fn math(&mut self, node: &Handle) -> Handle {
+        let block = matches!(&node.data, NodeData::Element { attrs, .. }
+            if attr(&attrs.borrow(), "display").is_some_and(|d| d.eq_ignore_ascii_case("block")));
+        let Some(tex) = tex_annotation(node) else {
+            return text_node(&math_text(node));
+        };
+        let tex = tex
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace('$', "\\$")
+            .replace('<', "\\lt ")
+            .replace('>', "\\gt ");
+        let formula = if block {
+            format!("$${tex}$$")
+        } else {
+            format!("${tex}$")
+        };
+        let placeholder = format!("{MATH_OPEN}{}{MATH_CLOSE}", self.math.len());
+        self.math.push(formula);
+        if block {
+            let paragraph = element("p", Vec::new());
+            append(&paragraph, text_node(&placeholder));
+            paragraph
+        } else {
+            text_node(&placeholder)
+        }
+    }
+
     /// Sanitises the children of `node` in place.
     fn clean_children(&mut self, node: &Handle, depth: usize) {
         let children: Vec<Handle> = node.children.borrow().clone();
@@ -179,7 +299,11 @@ impl Sanitizer<'_> {
                     let tag = element_name(&child)
                         .unwrap_or_default()
                         .to_ascii_lowercase();
-                    if DROPPED_ELEMENTS.contains(&tag.as_str()) {
+                    if DROPPED_ELEMENTS.contains(&tag.as_str()) || element_is_hidden(&child) {
+                        continue;
+                    }
+                    if tag == "math" {
+                        kept.push(self.math(&child));
                         continue;
                     }
                     if EMBED_ELEMENTS.contains(&tag.as_str()) {
@@ -242,6 +366,9 @@ fn restructure(node: Handle, tag: &str) -> Handle {
         }
         outer
     };
+    if tag == "pre" {
+        breaks_to_newlines(&node);
+    }
     match tag {
         "figcaption" if text_content(&node).trim().is_empty() => element("span", Vec::new()),
         "figcaption" => wrap("p", Some("em")),
@@ -259,6 +386,24 @@ fn restructure(node: Handle, tag: &str) -> Handle {
             node
         }
         _ => node,
+    }
+}
+
+/// Inside preformatted text a `<br>` is a line break of the code, not a markdown hard
+/// break (which would leave a `\` at the end of every line of the code block).
+fn breaks_to_newlines(pre: &Handle) {
+    let mut stack = vec![pre.clone()];
+    while let Some(node) = stack.pop() {
+        let mut children = node.children.borrow_mut();
+        for child in children.iter_mut() {
+            if element_name(child).is_some_and(|n| n.eq_ignore_ascii_case("br")) {
+                let newline = text_node("\n");
+                newline.parent.set(Some(Rc::downgrade(&node)));
+                *child = newline;
+            } else {
+                stack.push(child.clone());
+            }
+        }
     }
 }
 
@@ -482,29 +627,6 @@ fn text_content(node: &Handle) -> String {
     out
 }
 
-/// Final clean-up of the converter's output: no trailing spaces, no runs of blank lines,
-/// and Hugo shortcode openers in article text neutralised so Hugo shows them instead of
-/// executing them.
-pub fn tidy_markdown(markdown: &str) -> String {
-    let mut out = String::with_capacity(markdown.len());
-    let mut blank_run = 0;
-    for line in markdown.lines() {
-        let line = line.trim_end();
-        if line.is_empty() {
-            blank_run += 1;
-            if blank_run > 1 || out.is_empty() {
-                continue;
-            }
-        } else {
-            blank_run = 0;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    let trimmed = out.trim_end();
-    trimmed.replace("{{<", "{{&lt;").replace("{{%", "{{&#37;")
-}
-
 // ---- CommonMark helpers: every writer of markdown in tidings uses these --------------
 
 /// A link destination that CommonMark reads back as the same URL: angle brackets when it
@@ -666,6 +788,53 @@ mod tests {
         assert!(
             out.contains("\n\nSecond \\<b>") || out.contains("\n\nSecond <b>"),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn a_break_at_the_end_of_a_block_leaves_no_backslash() {
+        let out = md(
+            "<p>Text.<br /></p><p><a href=\"https://t.example/s\">Share</a><br />\n</p><div>Last<br/><br/></div>",
+        );
+        assert_eq!(out, "Text.\n\n[Share](https://t.example/s)\n\nLast");
+        assert_eq!(md("<p>one<br>two</p>"), "one\\\ntwo");
+    }
+
+    #[test]
+    fn math_keeps_its_tex_or_its_text() {
+        let out = md(
+            r#"<p>The <math><semantics><mrow><mi>n</mi></mrow><annotation encoding="application/x-tex">n_{1} < 2</annotation></semantics></math>th element.</p><math display="block"><semantics><mi>x</mi><annotation encoding="application/x-tex">x^2</annotation></semantics></math><p>Plain <math><mi>a</mi><mo>+</mo><mi>b</mi></math> here.</p>"#,
+        );
+        assert_eq!(
+            out,
+            "The $n_{1} \\lt  2$th element.\n\n$$x^2$$\n\nPlain a+b here."
+        );
+    }
+
+    #[test]
+    fn invisible_elements_are_not_content() {
+        let out = md(
+            r#"<p>Story. <a href="/more">Read More<span class="screen-reader-text"> Read More</span></a></p><div aria-hidden="true">icon</div><p style="display: none">secret</p><p hidden>gone</p>"#,
+        );
+        assert_eq!(out, "Story. [Read More](https://example.com/more)");
+    }
+
+    #[test]
+    fn shortcodes_in_code_use_hugos_escape_and_more_is_not_a_divider() {
+        let out = md(
+            "<pre><code>{{&lt; youtube abc &gt;}}</code></pre><p>Use <code>{{% note %}}</code> and &lt;!--more--&gt; here.</p>",
+        );
+        assert_eq!(
+            out,
+            "```\n{{</* youtube abc */>}}\n```\n\nUse `{{%/* note */%}}` and \\<!\\-\\-more\\-\\-> here."
+        );
+    }
+
+    #[test]
+    fn breaks_inside_preformatted_code_are_newlines() {
+        assert_eq!(
+            md("<pre><code>let a = 1;<br>let b = 2;<br></code></pre>"),
+            "```\nlet a = 1;\nlet b = 2;\n```"
         );
     }
 }

@@ -18,6 +18,8 @@ pub mod markdown;
 pub mod media;
 pub mod normalise;
 pub mod text;
+pub mod tidy;
+pub mod visibility;
 
 use chrono::{DateTime, Utc};
 use feed_rs::model::{Entry, Feed, FeedType};

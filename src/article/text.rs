@@ -1,10 +1,27 @@
 //! Plain-text helpers for titles and summaries: strip HTML, decode entities,
 //! collapse white space, shorten at a word boundary. All pure functions.
 
+use super::visibility::is_hidden;
 use crate::html::{Token, tokens};
 
 /// Elements whose text is never part of what a reader sees.
-const INVISIBLE_ELEMENTS: &[&str] = &["script", "style", "template", "noscript", "head", "title"];
+const INVISIBLE_ELEMENTS: &[&str] = &[
+    "script",
+    "style",
+    "template",
+    "noscript",
+    "head",
+    "title",
+    // MathML's annotations (its TeX source) are not what it shows.
+    "annotation",
+    "annotation-xml",
+];
+
+/// Elements that never have content or a closing tag.
+const VOID_ELEMENTS: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+    "wbr",
+];
 
 /// Elements after which a reader sees a break, so their text must not glue to the next
 /// block's (`reliability.Second`).
@@ -96,6 +113,16 @@ fn strip_tags(html: &str) -> String {
                 let name = tag.name.to_ascii_lowercase();
                 if !tag.closing && INVISIBLE_ELEMENTS.contains(&name.as_str()) {
                     scan.skip_past_closing(&name);
+                    // A formula's annotation sits inside a word ("the nth").
+                    if !name.starts_with("annotation") {
+                        out.push(' ');
+                    }
+                } else if !tag.closing
+                    && !tag.self_closing
+                    && !VOID_ELEMENTS.contains(&name.as_str())
+                    && is_hidden(|attribute| tag.attribute(attribute))
+                {
+                    scan.skip_element(&name);
                     out.push(' ');
                 } else if BLOCK_ELEMENTS.contains(&name.as_str()) {
                     out.push(' ');
@@ -210,5 +237,29 @@ mod tests {
     fn first_words_cuts_at_word() {
         assert_eq!(first_words("alpha beta gamma", 12), "alpha beta");
         assert_eq!(first_words("alpha", 12), "alpha");
+    }
+
+    #[test]
+    fn hidden_text_and_math_annotations_are_not_in_plain_text() {
+        assert_eq!(
+            html_to_plain_text(
+                r#"<p>Intro. <a href="/x">Read More<span class="screen-reader-text">Read More</span></a></p><div hidden><div>x</div>gone</div><img hidden src="a.png"> after"#
+            ),
+            "Intro. Read More after"
+        );
+        assert_eq!(
+            html_to_plain_text(
+                r#"the <math><mi>n</mi><annotation encoding="application/x-tex">n</annotation></math>th element"#
+            ),
+            "the nth element"
+        );
+    }
+
+    #[test]
+    fn inline_emphasis_keeps_the_rest_of_the_sentence() {
+        assert_eq!(
+            html_to_plain_text("But what exactly <em>is</em> good compression?"),
+            "But what exactly is good compression?"
+        );
     }
 }

@@ -119,8 +119,14 @@ impl Daemon {
     /// Opens the pipeline, writes what an earlier run left pending, and makes the plan.
     async fn start(config: Config) -> Result<Daemon, DaemonError> {
         let pipeline = Pipeline::open(config)?;
-        if let Err(error) = pipeline.blocking(|p| p.write_all_pending()).await {
-            tracing::error!(error = %ErrorChain(&error), "could not write the articles an earlier run left pending");
+        match pipeline.blocking(|p| p.write_all_pending()).await {
+            Ok(0) => {}
+            Ok(written) => {
+                tracing::info!(written, "wrote the articles an earlier run left pending");
+            }
+            Err(error) => {
+                tracing::error!(error = %ErrorChain(&error), "could not write the articles an earlier run left pending");
+            }
         }
         let plan = plan::initial_plan(&pipeline, Utc::now()).await;
         Ok(Daemon {

@@ -9,8 +9,8 @@
 //! - items without `<link>` get their `rdf:about` (RSS 1.0: their identity) or their
 //!   permalink guid (RSS 2.0) as link;
 //! - RSS items without a date get one from `atom:published`, `dcterms:issued` and kin;
-//! - markup written straight into a `<title>` (`<title><p>x</p></title>`) is escaped, so
-//!   the title's text is kept whatever form it takes.
+//! - markup written straight into a `<title>` (`<title><p>x</p></title>`), a description
+//!   or a summary is escaped, so its text is kept whatever form it takes.
 //!
 //! Each rewrite is a linear pass over the text and runs only when its trigger is present,
 //! so ordinary feeds pay one scan for the triggers. Done on the text rather than by a
@@ -50,6 +50,13 @@ pub fn normalise_dialect(text: &str) -> Cow<'_, str> {
     }
     if let Some(rewritten) = escape_title_markup(&text) {
         text = Cow::Owned(rewritten);
+    }
+    // Descriptions and summaries with naked markup (`… exactly <em>is</em> good …`) lose
+    // everything from the first element on otherwise.
+    for element in ["description", "summary", "encoded"] {
+        if let Some(rewritten) = escape_naked_markup(&text, element, false) {
+            text = Cow::Owned(rewritten);
+        }
     }
     text
 }
@@ -281,10 +288,16 @@ fn item_dates(text: &str) -> Option<String> {
 /// so the parser keeps every word of it. Atom `type="xhtml"` titles become `type="html"`
 /// with the same markup escaped. `None` when no title holds markup.
 fn escape_title_markup(text: &str) -> Option<String> {
+    escape_naked_markup(text, "title", true)
+}
+
+/// Markup written straight into `<local>` elements (any prefix) escaped as text. An
+/// `xhtml` one is left alone, or, with `xhtml_to_html`, escaped and typed `html`.
+fn escape_naked_markup(text: &str, local: &str, xhtml_to_html: bool) -> Option<String> {
     let mut out: Option<String> = None;
     let mut from = 0;
     let mut copied = 0;
-    while let Some(start) = find_start_tag_any_prefix(text, "title", from) {
+    while let Some(start) = find_start_tag_any_prefix(text, local, from) {
         let Some(tag_len) = text[start..].find('>') else {
             break;
         };
@@ -299,15 +312,14 @@ fn escape_title_markup(text: &str) -> Option<String> {
             break;
         };
         let inner = &text[tag_end..close];
-        if !holds_markup(inner) {
+        let xhtml = attribute_value(tag, "type").is_some_and(|t| t.eq_ignore_ascii_case("xhtml"));
+        if !holds_markup(inner) || (xhtml && !xhtml_to_html) {
             continue;
         }
         let out = out.get_or_insert_with(|| String::with_capacity(text.len() + 256));
         out.push_str(&text[copied..start]);
         let mut new_tag = tag.to_string();
-        if attribute_value(tag, "type").is_some_and(|t| t.eq_ignore_ascii_case("xhtml"))
-            && let Some((at, len)) = attribute_span(&new_tag, "type")
-        {
+        if xhtml && let Some((at, len)) = attribute_span(&new_tag, "type") {
             new_tag.replace_range(at..at + len, " type=\"html\"");
         }
         out.push_str(&new_tag);
@@ -515,6 +527,15 @@ mod tests {
         assert_eq!(
             normalise_dialect(text),
             "<item><title>&lt;p&gt;Item &lt;b&gt;Title&lt;/b&gt;&lt;/p&gt;</title><title><![CDATA[<i>x</i>]]></title></item>"
+        );
+    }
+
+    #[test]
+    fn naked_markup_in_descriptions_is_escaped_and_xhtml_summaries_left() {
+        let text = r#"<item><description>What exactly <em>is</em> good?</description></item><entry><summary type="xhtml"><div>x</div></summary></entry>"#;
+        assert_eq!(
+            normalise_dialect(text),
+            r#"<item><description>What exactly &lt;em&gt;is&lt;/em&gt; good?</description></item><entry><summary type="xhtml"><div>x</div></summary></entry>"#
         );
     }
 

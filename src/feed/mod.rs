@@ -124,8 +124,62 @@ pub fn parse_document(source: &Source<'_>) -> Result<ParsedDocument, ParseError>
     let repaired = repair_xml(&text);
     let repaired = dialect::normalise_dialect(&repaired);
     let (found, element) = count_entry_elements(&repaired);
-    let feed = parse_xml(&repaired, source)?;
+    let mut feed = parse_xml(&repaired, source)?;
+    if repaired.contains("origLink") {
+        attach_original_links(&mut feed, &repaired);
+    }
     guard(feed, found, element)
+}
+
+/// The `rel` given to a FeedBurner entry's `feedburner:origLink`: the article's real
+/// address behind a `feedproxy.google.com` redirect.
+pub const ORIGINAL_LINK_REL: &str = "feedburner:origLink";
+
+/// Adds each entry's `feedburner:origLink` (which feed-rs does not read) to its links, in
+/// document order; nothing when the entries cannot be matched to the document's one by one.
+fn attach_original_links(feed: &mut Feed, text: &str) {
+    use crate::html::Token;
+    let mut links: Vec<Option<String>> = Vec::new();
+    let (mut in_entry, mut in_original) = (false, false);
+    for token in crate::html::tokens(text) {
+        match token {
+            Token::Tag(tag) if !tag.self_closing => {
+                let local = tag.name.rsplit(':').next().unwrap_or(tag.name);
+                match local {
+                    "item" | "entry" if tag.closing => in_entry = false,
+                    "item" | "entry" => {
+                        links.push(None);
+                        in_entry = true;
+                    }
+                    "origLink" => in_original = !tag.closing && in_entry,
+                    _ => {}
+                }
+            }
+            Token::Text(piece) | Token::CData(piece) if in_original => {
+                if let Some(slot) = links.last_mut() {
+                    slot.get_or_insert_with(String::new).push_str(piece.trim());
+                }
+            }
+            _ => {}
+        }
+    }
+    if links.len() != feed.entries.len() {
+        return;
+    }
+    for (entry, link) in feed.entries.iter_mut().zip(links) {
+        let Some(href) = link.filter(|l| !l.is_empty()) else {
+            continue;
+        };
+        entry.links.push(feed_rs::model::Link {
+            href: html_escape::decode_html_entities(&href).into_owned(),
+            target: None,
+            rel: Some(ORIGINAL_LINK_REL.to_string()),
+            media_type: None,
+            href_lang: None,
+            title: None,
+            length: None,
+        });
+    }
 }
 
 /// A feed with no entries from a text that has some is an error that says so.
