@@ -76,7 +76,7 @@ fn an_rss_item_becomes_an_article_with_plain_title_summary_and_markdown_body() {
     assert_eq!(articles.len(), 1);
     let article = &articles[0];
     assert_eq!(article.title, "Café news");
-    assert_eq!(article.summary, "First part. Read more ...");
+    assert_eq!(article.summary, "First part.");
     assert_eq!(
         article.body,
         "Hello [there](https://blog.example.com/x).\n\n![I](https://blog.example.com/i.jpg)"

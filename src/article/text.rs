@@ -140,7 +140,7 @@ const TRUNCATION_MARKERS: &[&str] = &["[…]", "[...]", "[&hellip;]", "&hellip;"
 /// `...`, and text longer than `limit` characters is cut at the last white space at or
 /// before the limit (at the limit when there is none, as in Chinese) with `...` appended.
 pub fn summarize(plain: &str, limit: usize) -> String {
-    let mut text = plain.trim_end().to_string();
+    let mut text = without_read_more(plain.trim_end());
     for marker in TRUNCATION_MARKERS {
         if let Some(head) = text.strip_suffix(marker) {
             text = format!("{head}...");
@@ -151,6 +151,58 @@ pub fn summarize(plain: &str, limit: usize) -> String {
         return text;
     }
     format!("{}...", cut_at_word(&text, limit))
+}
+
+/// Links publishers append to a teaser ("Continue reading…", "Read more »"): they lead to
+/// the article, which the source line already does, and read as noise in a summary.
+const READ_MORE_PHRASES: &[&str] = &[
+    "continue reading",
+    "keep reading",
+    "read more",
+    "read the rest of this entry",
+    "read the rest",
+    "read the full article",
+    "read full article",
+    "read full story",
+    "weiterlesen",
+    "lire la suite",
+    "leer más",
+    "continua a leggere",
+    "lees verder",
+];
+
+/// `text` without a trailing read-more phrase (and the dots, arrows or brackets around
+/// it); a sentence cut short gets `...` instead.
+fn without_read_more(text: &str) -> String {
+    let decoration = |c: char| {
+        c.is_whitespace() || matches!(c, '.' | '…' | '→' | '»' | '›' | '>' | ':' | '[' | ']' | '(' | ')')
+    };
+    let core = text.trim_end_matches(decoration);
+    let lower = core.to_lowercase();
+    let Some(phrase) = READ_MORE_PHRASES.iter().find(|p| lower.ends_with(*p)) else {
+        return text.to_string();
+    };
+    // Byte offsets of `lower` match `core` only when lowercasing kept every length.
+    if lower.len() != core.len() {
+        return text.to_string();
+    }
+    // "how to read more" is a sentence; "Read more »" and "Continue reading…" are links.
+    let decorated = text[core.len()..].chars().any(|c| !c.is_whitespace());
+    let capitalised = core[core.len() - phrase.len()..]
+        .starts_with(|c: char| c.is_uppercase());
+    if !decorated && !capitalised {
+        return text.to_string();
+    }
+    let head = core[..core.len() - phrase.len()]
+        .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '[' | '(' | '|' | '-' | '–'));
+    if head.is_empty() {
+        return text.to_string();
+    }
+    if head.ends_with(['.', '!', '?', '…']) {
+        head.to_string()
+    } else {
+        format!("{head}...")
+    }
 }
 
 /// The first words of `text`, at most `limit` characters, cut at a word boundary when
@@ -216,6 +268,18 @@ mod tests {
     fn summary_under_limit_is_kept_and_marker_replaced() {
         assert_eq!(summarize("Short text […]", 320), "Short text ...");
         assert_eq!(summarize("Short text [...]", 320), "Short text ...");
+    }
+
+    #[test]
+    fn read_more_links_leave_the_summary() {
+        assert_eq!(
+            summarize("The latest news Continue reading...", 320),
+            "The latest news..."
+        );
+        assert_eq!(summarize("A whole sentence. Read More »", 320), "A whole sentence.");
+        assert_eq!(summarize("First part. Read more […]", 320), "First part.");
+        assert_eq!(summarize("How to read more", 320), "How to read more");
+        assert_eq!(summarize("Read more", 320), "Read more");
     }
 
     #[test]
