@@ -158,7 +158,9 @@ pub fn summarize(plain: &str, limit: usize) -> String {
 const READ_MORE_PHRASES: &[&str] = &[
     "continue reading",
     "keep reading",
+    "read more here",
     "read more",
+    "read on",
     "read the rest of this entry",
     "read the rest",
     "read the full article",
@@ -175,7 +177,11 @@ const READ_MORE_PHRASES: &[&str] = &[
 /// it); a sentence cut short gets `...` instead.
 fn without_read_more(text: &str) -> String {
     let decoration = |c: char| {
-        c.is_whitespace() || matches!(c, '.' | '…' | '→' | '»' | '›' | '>' | ':' | '[' | ']' | '(' | ')')
+        c.is_whitespace()
+            || matches!(
+                c,
+                '.' | '…' | '→' | '»' | '›' | '>' | ':' | '[' | ']' | '(' | ')'
+            )
     };
     let core = text.trim_end_matches(decoration);
     let lower = core.to_lowercase();
@@ -188,8 +194,7 @@ fn without_read_more(text: &str) -> String {
     }
     // "how to read more" is a sentence; "Read more »" and "Continue reading…" are links.
     let decorated = text[core.len()..].chars().any(|c| !c.is_whitespace());
-    let capitalised = core[core.len() - phrase.len()..]
-        .starts_with(|c: char| c.is_uppercase());
+    let capitalised = core[core.len() - phrase.len()..].starts_with(|c: char| c.is_uppercase());
     if !decorated && !capitalised {
         return text.to_string();
     }
@@ -276,7 +281,14 @@ mod tests {
             summarize("The latest news Continue reading...", 320),
             "The latest news..."
         );
-        assert_eq!(summarize("A whole sentence. Read More »", 320), "A whole sentence.");
+        assert_eq!(
+            summarize("A whole sentence. Read More »", 320),
+            "A whole sentence."
+        );
+        assert_eq!(
+            summarize("sinking to … Read More Here →", 320),
+            "sinking to ..."
+        );
         assert_eq!(summarize("First part. Read more […]", 320), "First part.");
         assert_eq!(summarize("How to read more", 320), "How to read more");
         assert_eq!(summarize("Read more", 320), "Read more");
