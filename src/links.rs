@@ -72,8 +72,25 @@ pub fn clean_url(raw: &str, base: Option<&Url>) -> Option<Url> {
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
         return None;
     }
+    if let Some(target) = redirect_target(&url) {
+        url = target;
+    }
     strip_tracking(&mut url);
     Some(url)
+}
+
+/// Where a click-tracking redirect (Google's `/url?url=…` of Alerts and search results)
+/// leads: the address the reader means, not the counter in front of it.
+fn redirect_target(url: &Url) -> Option<Url> {
+    let host = url.host_str()?.trim_start_matches("www.");
+    let is_google = host == "google.com" || host.starts_with("google.");
+    if !(is_google && url.path() == "/url") {
+        return None;
+    }
+    url.query_pairs()
+        .find(|(name, _)| name == "url" || name == "q")
+        .and_then(|(_, target)| Url::parse(&target).ok())
+        .filter(|target| matches!(target.scheme(), "http" | "https"))
 }
 
 /// Removes tracking parameters in place, leaving the order of the others alone and
@@ -152,6 +169,21 @@ mod tests {
         assert_eq!(
             clean("/about").as_deref(),
             Some("https://example.com/about")
+        );
+    }
+
+    #[test]
+    fn google_redirects_lead_to_their_target() {
+        assert_eq!(
+            clean(
+                "https://www.google.com/url?rct=j&sa=t&url=https://mspoweruser.com/a/&ct=ga&usg=X"
+            )
+            .as_deref(),
+            Some("https://mspoweruser.com/a/")
+        );
+        assert_eq!(
+            clean("https://www.google.com/url?q=javascript:alert(1)").as_deref(),
+            Some("https://www.google.com/url?q=javascript:alert(1)")
         );
     }
 
