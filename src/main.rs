@@ -81,6 +81,8 @@ enum Command {
 /// Exit statuses.
 const EXIT_FEED_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
+/// The database or the output folder cannot be used: nothing could be done.
+const EXIT_STORE: u8 = 3;
 
 fn main() -> ExitCode {
     tidings::limit_allocator_arenas();
@@ -89,7 +91,7 @@ fn main() -> ExitCode {
     let config = match load_config(&cli) {
         Ok(config) => config,
         Err(error) => {
-            eprintln!("tidings: {error:#}");
+            eprintln!("tidings: {}", ErrorChain(&*error));
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -105,9 +107,38 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("tidings: {error:#}");
-            ExitCode::from(EXIT_FEED_FAILED)
+            if cli.verbose > 0 {
+                eprintln!("tidings: {:#}", ErrorChain(&*error));
+            } else {
+                eprintln!("tidings: {}", ErrorChain(&*error));
+            }
+            ExitCode::from(exit_status_of(&error))
         }
+    }
+}
+
+/// The store or the output folder that cannot be used has its own status; anything else
+/// that stops a command counts as a failure.
+fn exit_status_of(error: &anyhow::Error) -> u8 {
+    let store_or_output = error.downcast_ref::<tidings::StoreError>().is_some()
+        || error.downcast_ref::<tidings::WriteError>().is_some()
+        || error
+            .downcast_ref::<tidings::PipelineError>()
+            .is_some_and(|e| {
+                matches!(
+                    e,
+                    tidings::PipelineError::Store(_)
+                        | tidings::PipelineError::Write(_)
+                        | tidings::PipelineError::LeftPending { .. }
+                )
+            })
+        || error
+            .downcast_ref::<tidings::DaemonError>()
+            .is_some_and(|e| matches!(e, tidings::DaemonError::Pipeline(_)));
+    if store_or_output {
+        EXIT_STORE
+    } else {
+        EXIT_FEED_FAILED
     }
 }
 
@@ -209,8 +240,11 @@ fn run(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCode> {
 }
 
 fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&config.database)?;
-    let mut statuses = store.feed_statuses()?;
+    // Read-only: `status` creates nothing and works on a read-only folder.
+    let mut statuses = match Store::open_read_only(&config.database)? {
+        Some(store) => store.feed_statuses()?,
+        None => Vec::new(),
+    };
     // Configured feeds that were never fetched are shown too.
     for feed in &config.feeds {
         if !statuses.iter().any(|s| s.name == feed.name) {

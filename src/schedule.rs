@@ -41,6 +41,13 @@ impl Schedule {
             text: text.to_string(),
             reason: e.to_string(),
         })?;
+        // `0 0 30 2 *` reads well and never fires.
+        if cron.find_next_occurrence(&Utc::now(), false).is_err() {
+            return Err(ScheduleError {
+                text: text.to_string(),
+                reason: "it never fires (no such date)".to_string(),
+            });
+        }
         Ok(Schedule {
             text: trimmed.to_string(),
             cron,
@@ -186,6 +193,13 @@ mod tests {
         jitter: Duration::ZERO,
         max_backoff: Duration::from_secs(6 * 3600),
     };
+
+    #[test]
+    fn a_schedule_that_never_fires_is_refused() {
+        let error = Schedule::parse("0 0 30 2 *").expect_err("no 30 February");
+        assert!(error.to_string().contains("never fires"), "{error}");
+        assert!(Schedule::parse("0 0 29 2 *").is_ok(), "leap days come");
+    }
 
     #[test]
     fn day_of_month_and_day_of_week_are_ored_as_in_crontab() {

@@ -161,3 +161,23 @@ fn usage_errors_exit_2() {
         .expect("run");
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn configurations_that_would_fail_later_are_refused_by_check() {
+    assert_config_error(
+        "[fetch]\nuser_agent = \"reader\\nX-Evil: 1\"\n",
+        &["fetch.user_agent", "one line"],
+    );
+    assert_config_error(
+        "[[feeds]]\nname = \"a\"\nurl = \"https://a.example/\"\nschedule = \"0 0 30 2 *\"\n",
+        &["feeds[0].schedule", "never fires"],
+    );
+    assert_config_error(
+        "[[feeds]]\nname = \"a\"\nurl = \"https://a.example/feed\"\n[[feeds]]\nname = \"b\"\nurl = \"https://a.example/feed\"\n",
+        &["feeds[1].url", "feeds[0]"],
+    );
+    assert_config_error(
+        "[[feeds]]\nname = \"News\"\nurl = \"https://a.example/\"\n[[feeds]]\nname = \"news\"\nurl = \"https://b.example/\"\n",
+        &["feeds[1].name", "case"],
+    );
+}

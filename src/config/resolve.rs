@@ -63,12 +63,27 @@ pub(super) fn resolve(file: ConfigFile, source: &Path, base: &Path) -> Result<Co
     );
     let global_front_matter = FrontMatter::default().overridden_by(&file.front_matter);
     let mut seen_names = HashSet::new();
+    let mut seen_urls = std::collections::HashMap::new();
     let mut feeds = Vec::with_capacity(file.feeds.len());
     for (index, feed) in file.feeds.into_iter().enumerate() {
         let key = |field: &str| format!("feeds[{index}].{field}");
-        if !seen_names.insert(feed.name.clone()) {
+        // Names become folders: two that differ only in case share one on macOS and
+        // Windows disks.
+        if !seen_names.insert(feed.name.to_lowercase()) {
             check_feed_name(&feed.name).map_err(|m| invalid.at(&key("name"), m))?;
-            return Err(invalid.at(&key("name"), format!("duplicate feed name {:?}", feed.name)));
+            return Err(invalid.at(
+                &key("name"),
+                format!(
+                    "duplicate feed name {:?} (names must differ in more than case)",
+                    feed.name
+                ),
+            ));
+        }
+        if let Some(earlier) = seen_urls.insert(feed.url.trim().to_string(), index) {
+            return Err(invalid.at(
+                &key("url"),
+                format!("{:?} is also the url of feeds[{earlier}]", feed.url.trim()),
+            ));
         }
         let globals = Globals {
             output: &file.output,
@@ -113,7 +128,14 @@ fn resolve_fetch(table: FetchTable, invalid: &Invalid<'_>) -> Result<FetchConfig
         max_entries: invalid.at_least("fetch.max_entries", table.max_entries, 1)?,
         max_field_bytes: invalid.at_least("fetch.max_field_bytes", table.max_field_bytes, 1024)?,
         max_body_bytes: table.max_body_bytes,
-        user_agent: table.user_agent,
+        user_agent: reqwest::header::HeaderValue::try_from(table.user_agent.as_str())
+            .map(|_| table.user_agent.clone())
+            .map_err(|_| {
+                invalid.at(
+                    "fetch.user_agent",
+                    "must be one line of visible characters (it is sent as a header)",
+                )
+            })?,
         per_host: invalid.at_least("fetch.per_host", table.per_host, 1)?,
     })
 }

@@ -117,12 +117,82 @@ pub enum StoreError {
         /// The newest version this build knows.
         known: usize,
     },
+    /// The file is damaged (SQLite's `quick_check`, or a corruption found while reading).
+    #[error(
+        "database {path} is damaged ({report}): restore it from a backup, or move it aside and run `tidings reindex` to rebuild what tidings knows from the articles on disk"
+    )]
+    Damaged {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's first complaint.
+        report: String,
+    },
+    /// A read-only command met a database of another schema version.
+    #[error(
+        "database {path} has schema version {found}, this tidings reads {known}; run `tidings fetch` once to bring it up to date"
+    )]
+    NotCurrent {
+        /// The database file.
+        path: PathBuf,
+        /// Its schema version.
+        found: usize,
+        /// This build's.
+        known: usize,
+    },
+    /// An SQLite file of another program.
+    #[error(
+        "{path} is an SQLite database of another program, not tidings': point `storage.database` elsewhere"
+    )]
+    Foreign {
+        /// The file.
+        path: PathBuf,
+    },
     /// A statement failed.
     #[error("database error")]
     Sql(#[from] rusqlite::Error),
     /// A stored article no longer reads as one.
     #[error("stored article is unreadable")]
     Corrupt(#[from] serde_json::Error),
+}
+
+/// How long a statement waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs `attempt` again while SQLite answers "busy", for at most [`BUSY_TIMEOUT`].
+fn retry_while_busy<T>(mut attempt: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match attempt() {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if error.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A damaged-file error when `source` says the file is corrupt, else `source` as it is.
+fn damaged_or(path: &Path, source: rusqlite::Error) -> StoreError {
+    match &source {
+        rusqlite::Error::SqliteFailure(error, message)
+            if matches!(
+                error.code,
+                rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+            ) =>
+        {
+            StoreError::Damaged {
+                path: path.to_path_buf(),
+                report: message.clone().unwrap_or_else(|| error.to_string()),
+            }
+        }
+        _ => StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        },
+    }
 }
 
 /// The database: one connection, used by one thread at a time.
@@ -140,7 +210,9 @@ fn parse_timestamp(text: &str) -> DateTime<Utc> {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the database at `path`, brings its schema up to date and
+    /// checks that it is sound (`PRAGMA quick_check`): a damaged database is an error that
+    /// says what to do, never a run that reports nothing new.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder {
@@ -154,16 +226,65 @@ impl Store {
         };
         let conn = Connection::open(path).map_err(open_err)?;
         // Another process (the daemon and a hand-run fetch) may hold the write lock for a
-        // moment; wait for it rather than fail.
-        conn.busy_timeout(Duration::from_secs(30))
-            .map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
+        // moment; wait for it rather than fail. Set before any statement runs.
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // Switching to WAL takes an exclusive lock without calling the busy handler, so
+        // processes starting together on a new database retry it themselves.
+        retry_while_busy(|| conn.pragma_update(None, "journal_mode", "WAL")).map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
         let mut store = Store { conn };
-        store.migrate(path)?;
+        store.migrate(path).map_err(|error| match error {
+            StoreError::Sql(source) => damaged_or(path, source),
+            other => other,
+        })?;
+        store.check_sound(path)?;
         Ok(store)
+    }
+
+    /// Opens an existing database for reading only (`status`): nothing is created,
+    /// migrated or written. `None` when there is no database yet.
+    pub fn open_read_only(path: &Path) -> Result<Option<Store>, StoreError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        let store = Store { conn };
+        let version: i64 = store
+            .conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(open_err)?;
+        if usize::try_from(version).ok() != Some(MIGRATIONS.len()) {
+            return Err(StoreError::NotCurrent {
+                path: path.to_path_buf(),
+                found: usize::try_from(version).unwrap_or(usize::MAX),
+                known: MIGRATIONS.len(),
+            });
+        }
+        store.check_sound(path)?;
+        Ok(Some(store))
+    }
+
+    /// `PRAGMA quick_check`: a damaged file is refused with what to do about it.
+    fn check_sound(&self, path: &Path) -> Result<(), StoreError> {
+        let report: String = self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(|source| damaged_or(path, source))?;
+        if report == "ok" {
+            Ok(())
+        } else {
+            Err(StoreError::Damaged {
+                path: path.to_path_buf(),
+                report: report.lines().next().unwrap_or_default().to_string(),
+            })
+        }
     }
 
     fn migrate(&mut self, path: &Path) -> Result<(), StoreError> {
@@ -172,6 +293,16 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
         let version = usize::try_from(version).unwrap_or(usize::MAX);
+        let tables: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )?;
+        if version == 0 && tables > 0 {
+            return Err(StoreError::Foreign {
+                path: path.to_path_buf(),
+            });
+        }
         if version > MIGRATIONS.len() {
             return Err(StoreError::TooNew {
                 path: path.to_path_buf(),

@@ -103,6 +103,23 @@ impl Sandbox {
         command.output().expect("run tidings")
     }
 
+    /// Starts `tidings --config <sandbox config> ARGS…` without waiting for it, output
+    /// captured: for several processes at once.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin!("tidings"))
+            .arg("--config")
+            .arg(self.config_path())
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .env_remove("TIDINGS_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start tidings")
+    }
+
     /// Runs the binary from a blocking thread, for use inside async tests.
     pub async fn run_async(&self, args: &[&str]) -> Output {
         let config = self.config_path();

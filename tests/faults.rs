@@ -1,0 +1,120 @@
+//! Faults an operator meets: many first starts at once, a lost or damaged database, a
+//! server that asks to be left alone, configuration that only fails later. Each through
+//! the real binary, against a real server on 127.0.0.1.
+
+mod common;
+
+use common::{Sandbox, fixture, serve_body, stderr, stdout};
+use wiremock::MockServer;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_first_starts_at_once_on_a_new_database_all_succeed() {
+    let server = MockServer::start().await;
+    serve_body(
+        &server,
+        "/feed.xml",
+        fixture("rss2.xml"),
+        "application/rss+xml",
+    )
+    .await;
+    let feeds: Vec<(String, String)> = (0..4)
+        .map(|i| (format!("f{i}"), format!("{}/feed.xml?{i}", server.uri())))
+        .collect();
+    let feeds: Vec<(&str, String)> = feeds.iter().map(|(n, u)| (n.as_str(), u.clone())).collect();
+    let sandbox = Sandbox::new(
+        &feeds,
+        "[output]\npath = \"{feed}/{id}.md\"\n[storage]\ndatabase = \"fresh/new.db\"\n",
+    );
+    let children: Vec<_> = (0..20).map(|_| sandbox.spawn(&["fetch"])).collect();
+    let outputs: Vec<_> = tokio::task::spawn_blocking(move || {
+        children
+            .into_iter()
+            .map(|child| child.wait_with_output().expect("wait"))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .expect("join");
+    for output in &outputs {
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "stdout: {}\nstderr: {}",
+            stdout(output),
+            stderr(output)
+        );
+        assert!(!stderr(output).contains("locked"), "{}", stderr(output));
+    }
+    // Each of the two stories once (the four feeds carry the same ones), whichever
+    // process wrote it.
+    assert_eq!(sandbox.articles().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_database_is_refused_with_what_to_do() {
+    let server = MockServer::start().await;
+    serve_body(
+        &server,
+        "/feed.xml",
+        fixture("rss2.xml"),
+        "application/rss+xml",
+    )
+    .await;
+    let sandbox = Sandbox::new(&[("notes", format!("{}/feed.xml", server.uri()))], "");
+    assert_eq!(sandbox.run_async(&["fetch"]).await.status.code(), Some(0));
+    // Garbage over the middle of the file (its tables' pages).
+    let database = sandbox.database();
+    let mut bytes = std::fs::read(&database).expect("database");
+    assert!(bytes.len() > 3 * 4096, "{} bytes", bytes.len());
+    for byte in &mut bytes[4096..3 * 4096] {
+        *byte = 0xA5;
+    }
+    std::fs::write(&database, bytes).expect("damage");
+    for command in ["fetch", "status"] {
+        let output = sandbox.run_async(&[command]).await;
+        assert_eq!(
+            output.status.code(),
+            Some(3),
+            "{command}: {}",
+            stdout(&output)
+        );
+        let message = stderr(&output);
+        assert!(message.contains("is damaged"), "{command}: {message}");
+        assert!(message.contains("reindex"), "{command}: {message}");
+        assert!(
+            !stdout(&output).contains("new"),
+            "{command}: no success is reported"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_creates_no_database_and_a_foreign_database_is_named() {
+    let sandbox = Sandbox::new(&[("notes", "https://feeds.example.org/x".to_string())], "");
+    let status = sandbox.run_async(&["status"]).await;
+    assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
+    assert!(stdout(&status).contains("notes"), "{}", stdout(&status));
+    assert!(!sandbox.database().exists(), "status created the database");
+    assert!(!sandbox.database().parent().expect("folder").exists());
+
+    // Another program's SQLite file where the database should be.
+    std::fs::create_dir_all(sandbox.database().parent().expect("folder")).expect("mkdir");
+    let other = another_programs_database();
+    std::fs::write(sandbox.database(), other).expect("write");
+    let fetch = sandbox.run_async(&["fetch"]).await;
+    assert_eq!(fetch.status.code(), Some(3), "{}", stdout(&fetch));
+    let message = stderr(&fetch);
+    assert!(message.contains("another program"), "{message}");
+    assert_eq!(message.lines().count(), 1, "said once: {message}");
+}
+
+/// A small SQLite database of another program.
+fn another_programs_database() -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("other.db");
+    let connection = rusqlite::Connection::open(&path).expect("sqlite");
+    connection
+        .execute_batch("CREATE TABLE photos (id INTEGER PRIMARY KEY, path TEXT);")
+        .expect("table");
+    drop(connection);
+    std::fs::read(path).expect("read")
+}
