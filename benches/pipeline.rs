@@ -254,7 +254,11 @@ fn config_text(dir: &Path, port: u16, feeds: usize) -> String {
 
 fn run_pass(runtime: &tokio::runtime::Runtime, config: &tidings::config::Config) -> usize {
     let pipeline = tidings::Pipeline::open(config.clone()).expect("database and client");
-    let reports = runtime.block_on(pipeline.run_feeds(config.feeds.clone(), |_| {}));
+    let reports = runtime.block_on(pipeline.run_feeds(
+        config.feeds.clone(),
+        tidings::PassMode::Force,
+        |_| {},
+    ));
     let totals = tidings::Totals::of(&reports);
     assert_eq!(totals.failed, 0, "a feed failed: {reports:?}");
     totals.new

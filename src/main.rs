@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use tidings::config::{self, Config, FeedConfig};
-use tidings::{ErrorChain, FeedReport, FeedStatus, Pipeline, Store, Totals};
+use tidings::{ErrorChain, FeedReport, FeedStatus, PassMode, Pipeline, Store, Totals};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,6 +51,10 @@ enum Command {
     Fetch {
         /// Names of the feeds to fetch (default: all).
         feeds: Vec<String>,
+        /// Fetch feeds whose server asked to be left alone until later (Retry-After,
+        /// cache lifetime, ttl).
+        #[arg(long)]
+        force: bool,
     },
     /// Validate the configuration and show what would be fetched.
     Check,
@@ -98,7 +102,14 @@ fn main() -> ExitCode {
     let config_path = config.source.clone();
     let result = match &cli.command {
         Command::Check => check(&config),
-        Command::Fetch { feeds } => fetch(config, feeds, cli.verbose > 0),
+        Command::Fetch { feeds, force } => {
+            let mode = if *force {
+                PassMode::Force
+            } else {
+                PassMode::HonourServer
+            };
+            fetch(config, feeds, mode, cli.verbose > 0)
+        }
         Command::Run => run(config_path, config),
         Command::Status { json } => status(&config, *json),
         Command::Render { feeds } => render(config, feeds),
@@ -205,7 +216,12 @@ fn open_pipeline(
     Ok(Some((feeds, Pipeline::open(config)?)))
 }
 
-fn fetch(config: Config, names: &[String], verbose: bool) -> anyhow::Result<ExitCode> {
+fn fetch(
+    config: Config,
+    names: &[String],
+    mode: PassMode,
+    verbose: bool,
+) -> anyhow::Result<ExitCode> {
     let Some((feeds, pipeline)) = open_pipeline(config, names)? else {
         return Ok(ExitCode::from(EXIT_USAGE));
     };
@@ -219,7 +235,8 @@ fn fetch(config: Config, names: &[String], verbose: bool) -> anyhow::Result<Exit
     }
     let runtime = tidings::build_runtime().context("cannot start the async runtime")?;
     let progress = Progress::new(feeds.len(), verbose);
-    let reports = runtime.block_on(pipeline.run_feeds(feeds, |report| progress.finished(report)));
+    let reports =
+        runtime.block_on(pipeline.run_feeds(feeds, mode, |report| progress.finished(report)));
     progress.clear();
     let totals = Totals::of(&reports);
     println!("{totals}");

@@ -118,3 +118,29 @@ fn another_programs_database() -> Vec<u8> {
     drop(connection);
     std::fs::read(path).expect("read")
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_fetch_honours_retry_after_unless_forced() {
+    let server = MockServer::start().await;
+    common::serve(
+        &server,
+        "/busy.xml",
+        wiremock::ResponseTemplate::new(429).insert_header("Retry-After", "3600"),
+    )
+    .await;
+    let sandbox = Sandbox::new(&[("busy", format!("{}/busy.xml", server.uri()))], "");
+    let first = sandbox.run_async(&["fetch"]).await;
+    assert_eq!(first.status.code(), Some(1), "{}", stdout(&first));
+    let second = sandbox.run_async(&["fetch"]).await;
+    assert_eq!(second.status.code(), Some(0), "{}", stdout(&second));
+    assert!(
+        stdout(&second).contains("busy: skipped (the server asked not to be fetched before"),
+        "{}",
+        stdout(&second)
+    );
+    let requests = || async { server.received_requests().await.expect("recorded").len() };
+    assert_eq!(requests().await, 1, "the second fetch asked nothing");
+    let forced = sandbox.run_async(&["fetch", "--force"]).await;
+    assert_eq!(forced.status.code(), Some(1), "{}", stdout(&forced));
+    assert_eq!(requests().await, 2, "--force asks anyway");
+}

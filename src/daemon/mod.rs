@@ -28,7 +28,7 @@ use tokio::task::{JoinError, JoinSet};
 
 use crate::config::{self, Config, FeedConfig};
 use crate::error::ErrorChain;
-use crate::pipeline::{FeedOutcome, FeedReport, Pipeline, PipelineError};
+use crate::pipeline::{FeedOutcome, FeedReport, PassMode, Pipeline, PipelineError};
 use plan::Plan;
 
 /// Why the daemon could not start.
@@ -149,7 +149,9 @@ impl Daemon {
             let (pipeline, limit) = (Arc::clone(&self.pipeline), Arc::clone(&self.limit));
             self.tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                let report = pipeline.run_feed(&feed).await;
+                // The plan already waits for the server's timing; a reload can make a feed due
+                // early, and the pass still honours it.
+                let report = pipeline.run_feed(&feed, PassMode::HonourServer).await;
                 (feed, report, pipeline)
             });
         }

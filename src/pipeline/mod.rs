@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Semaphore;
 
+pub use pass::PassMode;
 pub use report::{FeedOutcome, FeedReport, Totals};
 pub use write::RenderReport;
 

@@ -16,6 +16,16 @@ use crate::config::FeedConfig;
 use crate::fetch::{FetchOutcome, FetchStatus, Validators};
 use crate::store::{FeedState, FetchRecord};
 
+/// Whether a pass waits for the time the server asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassMode {
+    /// A feed whose server asked not to be fetched yet (`Retry-After`, cache lifetime,
+    /// `ttl`) is skipped and reported as not due.
+    HonourServer,
+    /// Fetch now whatever the server asked (`tidings fetch --force`).
+    Force,
+}
+
 /// Where a pass is fetching from, and what it has learnt on the way.
 struct Attempt {
     url: url::Url,
@@ -38,6 +48,7 @@ impl Pipeline {
     pub async fn run_feeds(
         self: &Arc<Self>,
         feeds: Vec<FeedConfig>,
+        mode: PassMode,
         mut on_report: impl FnMut(&FeedReport),
     ) -> Vec<FeedReport> {
         // Only `concurrency` passes exist at any time (not one waiting task per feed), so
@@ -59,7 +70,7 @@ impl Pipeline {
                 finish_one(tasks.join_next().await);
             }
             let pipeline = Arc::clone(self);
-            tasks.spawn(async move { (index, pipeline.run_feed(&feed).await) });
+            tasks.spawn(async move { (index, pipeline.run_feed(&feed, mode).await) });
         }
         while !tasks.is_empty() {
             finish_one(tasks.join_next().await);
@@ -79,7 +90,7 @@ impl Pipeline {
 
     /// One pass of one feed. Never panics on input; every failure is in the report and in
     /// the feed's stored state.
-    pub async fn run_feed(self: &Arc<Self>, feed: &FeedConfig) -> FeedReport {
+    pub async fn run_feed(self: &Arc<Self>, feed: &FeedConfig, mode: PassMode) -> FeedReport {
         let started = Instant::now();
         let (name, url, holder, ttl) = (
             feed.name.clone(),
@@ -105,7 +116,7 @@ impl Pipeline {
                 return report(FeedOutcome::Failed(Arc::new(error.into())), Vec::new());
             }
         }
-        let (outcome, notes) = self.run_leased_feed(feed).await;
+        let (outcome, notes) = self.run_leased_feed(feed, mode).await;
         log_outcome(&feed.name, &outcome, started.elapsed());
         let (name, holder) = (feed.name.clone(), self.holder.clone());
         if let Err(error) = self
@@ -117,8 +128,12 @@ impl Pipeline {
         report(outcome, notes)
     }
 
-    async fn run_leased_feed(self: &Arc<Self>, feed: &FeedConfig) -> (FeedOutcome, Vec<String>) {
-        match self.pass(feed).await {
+    async fn run_leased_feed(
+        self: &Arc<Self>,
+        feed: &FeedConfig,
+        mode: PassMode,
+    ) -> (FeedOutcome, Vec<String>) {
+        match self.pass(feed, mode).await {
             Ok(done) => done,
             Err(error) => {
                 let record = FetchRecord::Failed {
@@ -137,6 +152,7 @@ impl Pipeline {
     async fn pass(
         self: &Arc<Self>,
         feed: &FeedConfig,
+        mode: PassMode,
     ) -> Result<(FeedOutcome, Vec<String>), FeedError> {
         let (name, url) = (feed.name.clone(), feed.url.to_string());
         let state = self
@@ -144,6 +160,11 @@ impl Pipeline {
             .await?;
         if state.gone {
             return Err(FeedError::Gone);
+        }
+        if let (PassMode::HonourServer, Some(until)) = (mode, state.not_before)
+            && until > Utc::now()
+        {
+            return Ok((FeedOutcome::NotDue(until), Vec::new()));
         }
         let mut attempt = Attempt {
             url: state

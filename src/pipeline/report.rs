@@ -20,6 +20,8 @@ pub enum FeedOutcome {
     Processed(ClaimReport),
     /// Another tidings process is fetching this feed right now.
     Busy,
+    /// The server asked not to be fetched before this time; the feed was left alone.
+    NotDue(chrono::DateTime<chrono::Utc>),
     /// The pass failed; the feed's row records why.
     Failed(Arc<FeedError>),
 }
@@ -58,6 +60,12 @@ impl fmt::Display for FeedReport {
                 "{}: skipped (another tidings process is fetching it)",
                 self.feed
             ),
+            FeedOutcome::NotDue(until) => write!(
+                f,
+                "{}: skipped (the server asked not to be fetched before {}; --force fetches anyway)",
+                self.feed,
+                until.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
             FeedOutcome::Failed(error) if f.alternate() => {
                 write!(f, "{}: failed: {:#}", self.feed, ErrorChain(error.as_ref()))
             }
@@ -77,6 +85,7 @@ pub(super) fn log_outcome(feed: &str, outcome: &FeedOutcome, elapsed: Duration) 
     let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     let (status, new, updated) = match outcome {
         FeedOutcome::Busy => ("busy", 0, 0),
+        FeedOutcome::NotDue(_) => ("not-due", 0, 0),
         FeedOutcome::NotModified => ("not-modified", 0, 0),
         FeedOutcome::SameContent => ("same-content", 0, 0),
         FeedOutcome::Processed(r) => ("ok", r.new, r.updated),
@@ -97,7 +106,8 @@ pub struct Totals {
     pub new: usize,
     /// Articles rewritten after an edit.
     pub updated: usize,
-    /// Feeds with nothing to read (304, same bytes, or fetched by another process).
+    /// Feeds with nothing to read (304, same bytes, fetched by another process, or not
+    /// due yet).
     pub unchanged_feeds: usize,
     /// Stories skipped because another feed already wrote them.
     pub duplicates: usize,
@@ -114,7 +124,10 @@ impl Totals {
         };
         for report in reports {
             match &report.outcome {
-                FeedOutcome::NotModified | FeedOutcome::SameContent | FeedOutcome::Busy => {
+                FeedOutcome::NotModified
+                | FeedOutcome::SameContent
+                | FeedOutcome::Busy
+                | FeedOutcome::NotDue(_) => {
                     totals.unchanged_feeds += 1;
                 }
                 FeedOutcome::Processed(r) => {
