@@ -43,7 +43,8 @@ pub use output::{
     ArticlePaths, PathTemplate, TemplateError, WriteError, slugify, sync_filesystem, write_atomic,
 };
 pub use pipeline::{
-    FeedError, FeedOutcome, FeedReport, PassMode, Pipeline, PipelineError, RenderReport, Totals,
+    FeedError, FeedOutcome, FeedReport, PassMode, Pipeline, PipelineError, ReindexReport,
+    RenderReport, Totals,
 };
 pub use render::{RenderSettings, render_article, yaml_double_quoted};
 pub use runtime::{build_runtime, limit_allocator_arenas};

@@ -74,6 +74,9 @@ enum Command {
         #[arg(long, value_name = "DAYS")]
         older_than: u32,
     },
+    /// Rebuild what tidings knows from the articles on disk (after the database was lost
+    /// or replaced): each article is recorded as written, so none is written twice.
+    Reindex,
     /// Show each feed's last fetch, result, articles, errors and next due time.
     Status {
         /// Machine-readable output.
@@ -114,6 +117,7 @@ fn main() -> ExitCode {
         Command::Status { json } => status(&config, *json),
         Command::Render { feeds } => render(config, feeds),
         Command::Prune { older_than } => prune(&config, *older_than),
+        Command::Reindex => reindex(config),
     };
     match result {
         Ok(code) => code,
@@ -380,6 +384,18 @@ fn prune(config: &Config, days: u32) -> anyhow::Result<ExitCode> {
     );
     eprintln!(
         "warning: tidings no longer remembers these entries. If a feed still carries one of them, the next fetch writes it again as a new article (a second file if the old one is still there)."
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn reindex(config: Config) -> anyhow::Result<ExitCode> {
+    let Some((_, pipeline)) = open_pipeline(config, &[])? else {
+        return Ok(ExitCode::from(EXIT_USAGE));
+    };
+    let report = pipeline.reindex()?;
+    println!(
+        "reindexed: {} article(s) recorded, {} already known, {} file(s) skipped (not an article of a configured feed)",
+        report.recorded, report.known, report.skipped
     );
     Ok(ExitCode::SUCCESS)
 }

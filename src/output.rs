@@ -226,22 +226,32 @@ impl ArticlePaths<'_> {
 
     /// The path of a new article: the [`preferred`](Self::preferred) one, or the first of
     /// its `-2`, `-3`… variants that neither `taken` (a path the store gave another entry)
-    /// nor a file on disk that tidings does not know about already holds.
+    /// nor a file on disk that tidings does not know about already holds. A file that
+    /// `is_this_article` recognises (its text is this article's, written before the
+    /// database was lost) is adopted rather than given a twin.
     pub fn choose<E>(
         &self,
         title: &str,
         id: &str,
         date: DateTime<chrono::Utc>,
         mut taken: impl FnMut(&Path) -> Result<bool, E>,
+        is_this_article: impl Fn(&str) -> bool,
     ) -> Result<PathBuf, E> {
         let preferred = self.preferred(title, id, date);
         let mut path = preferred.clone();
         let mut attempt = 1;
-        while taken(&path)? || self.dir.join(&path).exists() {
+        loop {
+            if !taken(&path)? {
+                let on_disk = self.dir.join(&path);
+                match std::fs::read_to_string(&on_disk) {
+                    Err(_) if !on_disk.exists() => return Ok(path),
+                    Ok(text) if is_this_article(&text) => return Ok(path),
+                    _ => {}
+                }
+            }
             attempt += 1;
             path = with_collision_suffix(&preferred, attempt);
         }
-        Ok(path)
     }
 }
 

@@ -92,6 +92,137 @@ pub fn render_article(
     out
 }
 
+/// Whether `text` is a file tidings wrote for `article` of feed `feed_name`: its source line
+/// links to the article's link, or (no link) its title is the article's. Used to adopt a
+/// file after the database was lost instead of writing a twin beside it.
+pub fn is_rendering_of(text: &str, feed_name: &str, article: &Article) -> bool {
+    if !text.starts_with("---\n") {
+        return false;
+    }
+    match &article.link {
+        Some(link) => {
+            let source_line = format!("[{feed_name}]({})", markdown_link_destination(link));
+            text.trim_end().lines().next_back() == Some(source_line.as_str())
+        }
+        None => {
+            let title_line = format!("title: {}", yaml_double_quoted(&article.title));
+            text.lines().nth(1) == Some(title_line.as_str())
+        }
+    }
+}
+
+/// What a file tidings wrote says, read back (`tidings reindex`): the inverse of
+/// [`render_article`] for the fields an article is made of.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RenderedArticle {
+    /// `title`.
+    pub title: String,
+    /// `date`, as written (`YYYY-MM-DD HH:MM:SS` in the output's zone).
+    pub date: String,
+    /// `summary`.
+    pub summary: String,
+    /// `categories`.
+    pub categories: Vec<String>,
+    /// The first of `lang`.
+    pub lang: String,
+    /// `tags`.
+    pub tags: Vec<String>,
+    /// The markdown between the front matter and the source line.
+    pub body: String,
+    /// The source line's label (the feed's name) and link.
+    pub source: Option<(String, String)>,
+}
+
+/// Reads a file tidings wrote; `None` when it is not one (no front matter, no title).
+pub fn read_rendered(text: &str) -> Option<RenderedArticle> {
+    let rest = text.strip_prefix("---\n")?;
+    let end = rest.find("\n---\n")?;
+    let (front, after) = (&rest[..end + 1], &rest[end + 5..]);
+    let mut article = RenderedArticle::default();
+    let mut list_key: Option<&str> = None;
+    for line in front.lines() {
+        if let Some(item) = line.strip_prefix("  - ") {
+            let value = yaml_unquoted(item)?;
+            match list_key {
+                Some("categories") => article.categories.push(value),
+                Some("tags") => article.tags.push(value),
+                Some("lang") if article.lang.is_empty() => article.lang = value,
+                _ => {}
+            }
+            continue;
+        }
+        let (key, value) = line.split_once(':')?;
+        list_key = Some(key);
+        let value = value.trim();
+        if value.starts_with('"') {
+            let value = yaml_unquoted(value)?;
+            match key {
+                "title" => article.title = value,
+                "date" => article.date = value,
+                "summary" => article.summary = value,
+                _ => {}
+            }
+        }
+    }
+    let mut body = after.trim_matches('\n');
+    if let Some(last) = body.lines().next_back()
+        && let Some(source) = source_line(last)
+    {
+        article.source = Some(source);
+        body = body[..body.len() - last.len()].trim_end_matches('\n');
+    }
+    article.body = body.to_string();
+    (!article.title.is_empty()).then_some(article)
+}
+
+/// `[label](link)` (the link possibly in angle brackets) as label and link.
+fn source_line(line: &str) -> Option<(String, String)> {
+    let rest = line.strip_prefix('[')?;
+    let (label, rest) = rest.split_once("](")?;
+    let link = rest.strip_suffix(')')?;
+    let link = link
+        .strip_prefix('<')
+        .and_then(|l| l.strip_suffix('>'))
+        .unwrap_or(link);
+    let plain_label = !label.is_empty()
+        && label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    plain_label.then(|| (label.to_string(), link.to_string()))
+}
+
+/// The value of a YAML double-quoted scalar as [`yaml_double_quoted`] writes it.
+fn yaml_unquoted(quoted: &str) -> Option<String> {
+    let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next()? {
+            '"' => out.push('"'),
+            '\\' => out.push('\\'),
+            't' => out.push('\t'),
+            '0' => out.push('\0'),
+            'N' => out.push('\u{85}'),
+            '_' => out.push('\u{a0}'),
+            'L' => out.push('\u{2028}'),
+            'P' => out.push('\u{2029}'),
+            'x' => out.push(char::from_u32(hex_digits(&mut chars, 2)?)?),
+            'u' => out.push(char::from_u32(hex_digits(&mut chars, 4)?)?),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+fn hex_digits(chars: &mut std::str::Chars<'_>, count: usize) -> Option<u32> {
+    let digits: String = chars.by_ref().take(count).collect();
+    u32::from_str_radix(&digits, 16).ok()
+}
+
 /// The configured tags, then (optionally) the entry's own categories, each once whatever
 /// its case.
 fn tags(article: &Article, entry_tags: bool) -> Vec<String> {
@@ -187,5 +318,52 @@ mod tests {
         );
         assert_eq!(yaml_double_quoted("bell\u{7}"), "\"bell\\x07\"");
         assert_eq!(yaml_double_quoted("yes"), "\"yes\"");
+    }
+
+    #[test]
+    fn a_rendered_article_reads_back() {
+        let article = Article {
+            key: "k".into(),
+            guid: None,
+            raw_hash: String::new(),
+            legacy_key: None,
+            canonical_link: None,
+            title: "A \"quoted\" title\twith \u{7} bell".into(),
+            published: None,
+            summary: "Sum \\ mary".into(),
+            body: "Body.\n\nMore.".into(),
+            link: Some("https://example.com/a b".into()),
+            lang: "de".into(),
+            categories: vec!["c1".into()],
+            tags: vec!["t1".into(), "t2".into()],
+            entry_categories: Vec::new(),
+            thumbnail: None,
+        };
+        let front_matter = FrontMatter::default();
+        let settings = RenderSettings {
+            feed_name: "blog",
+            timezone: Tz::UTC,
+            front_matter: &front_matter,
+            entry_tags: false,
+            auto_thumbnail: false,
+        };
+        let date = DateTime::parse_from_rfc3339("2024-01-02T03:04:05Z")
+            .expect("date")
+            .with_timezone(&Utc);
+        let text = render_article(&article, date, &settings);
+        let read = read_rendered(&text).expect("a tidings file");
+        assert_eq!(read.title, article.title);
+        assert_eq!(read.date, "2024-01-02 03:04:05");
+        assert_eq!(read.summary, article.summary);
+        assert_eq!(read.categories, article.categories);
+        assert_eq!(read.tags, article.tags);
+        assert_eq!(read.lang, "de");
+        assert_eq!(read.body, article.body);
+        assert_eq!(
+            read.source,
+            Some(("blog".into(), "https://example.com/a%20b".into()))
+        );
+        assert!(is_rendering_of(&text, "blog", &article));
+        assert_eq!(read_rendered("no front matter"), None);
     }
 }

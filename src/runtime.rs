@@ -30,11 +30,19 @@ pub fn limit_allocator_arenas() {
     }
 }
 
-/// The host name, as leases and temporary files name this process (`pid@host`).
+/// The host name, as leases and temporary files name this process (`pid@host`). Asked
+/// of the kernel (`gethostname`) rather than read from /proc, which systemd's
+/// `ProcSubset=pid` hides: the service and a hand-run fetch must name the host alike.
 pub fn this_host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".to_string())
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname writes at most `buffer.len()` bytes into memory we own.
+    let result =
+        unsafe { libc::gethostname(buffer.as_mut_ptr().cast::<libc::c_char>(), buffer.len()) };
+    if result != 0 {
+        return "localhost".to_string();
+    }
+    let end = buffer.iter().position(|b| *b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).trim().to_string()
 }
 
 /// Whether process `pid` of this host still runs. Without `/proc` nothing can be known,

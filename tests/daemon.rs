@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Sandbox, fixture};
+use common::{Sandbox, fixture, stderr, stdout};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -417,4 +417,43 @@ async fn server_timing_hints_delay_the_next_fetch() {
         1,
         "Retry-After: 3600 holds the retry back"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_daemon_on_one_database_refuses_to_start() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/feed.xml"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(rss(&[("a", "A")]), "application/rss+xml"),
+        )
+        .mount(&server)
+        .await;
+    let sandbox = Sandbox::with_config_text(&feed_toml(
+        "f",
+        &format!("{}/feed.xml", server.uri()),
+        "@hourly",
+    ));
+    let mut first = Daemon::start(&sandbox, &[]);
+    let lock = sandbox.database().with_extension("db.daemon.lock");
+    assert!(
+        eventually(Duration::from_secs(10), || lock.exists()).await,
+        "the first daemon took its lock"
+    );
+    let second = sandbox.spawn(&["run"]);
+    let output = tokio::task::spawn_blocking(move || second.wait_with_output().expect("wait"))
+        .await
+        .expect("join");
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(
+        message.contains("another tidings daemon") && message.contains("is running"),
+        "{message}"
+    );
+    assert!(first.is_running(), "the first daemon goes on");
+    // Hand-run fetches beside the daemon stay allowed.
+    let fetch = sandbox.run_async(&["fetch"]).await;
+    assert!(matches!(fetch.status.code(), Some(0)), "{}", stdout(&fetch));
+    first.signal("TERM");
+    assert_eq!(first.wait_exit(Duration::from_secs(15)).0, Some(0));
 }

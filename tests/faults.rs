@@ -144,3 +144,104 @@ async fn a_second_fetch_honours_retry_after_unless_forced() {
     assert_eq!(forced.status.code(), Some(1), "{}", stdout(&forced));
     assert_eq!(requests().await, 2, "--force asks anyway");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_database_costs_no_twin_files() {
+    let server = MockServer::start().await;
+    serve_body(
+        &server,
+        "/a.xml",
+        fixture("rss2.xml"),
+        "application/rss+xml",
+    )
+    .await;
+    serve_body(
+        &server,
+        "/b.json",
+        fixture("feed.json"),
+        "application/feed+json",
+    )
+    .await;
+    let sandbox = Sandbox::new(
+        &[
+            ("notes", format!("{}/a.xml", server.uri())),
+            ("radio", format!("{}/b.json", server.uri())),
+        ],
+        "",
+    );
+    assert_eq!(sandbox.run_async(&["fetch"]).await.status.code(), Some(0));
+    let before = sandbox.articles();
+    assert!(before.len() >= 3, "{:?}", before.keys());
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = sandbox.database().into_os_string();
+        name.push(suffix);
+        let _ = std::fs::remove_file(name);
+    }
+    let again = sandbox.run_async(&["fetch"]).await;
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+    let after = sandbox.articles();
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>(),
+        "no twin beside any article"
+    );
+    let status = sandbox.run_async(&["status"]).await;
+    assert!(
+        stdout(&status)
+            .lines()
+            .any(|l| l.starts_with("notes ") && l.contains(" 2 ")),
+        "status knows the articles again: {}",
+        stdout(&status)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reindex_restores_what_a_lost_database_knew() {
+    let server = MockServer::start().await;
+    serve_body(
+        &server,
+        "/a.xml",
+        fixture("rss2.xml"),
+        "application/rss+xml",
+    )
+    .await;
+    let sandbox = Sandbox::new(&[("notes", format!("{}/a.xml", server.uri()))], "");
+    assert_eq!(sandbox.run_async(&["fetch"]).await.status.code(), Some(0));
+    let before = sandbox.articles();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = sandbox.database().into_os_string();
+        name.push(suffix);
+        let _ = std::fs::remove_file(name);
+    }
+    let reindex = sandbox.run_async(&["reindex"]).await;
+    assert_eq!(reindex.status.code(), Some(0), "{}", stderr(&reindex));
+    assert!(
+        stdout(&reindex).contains(&format!("{} article(s) recorded", before.len())),
+        "{}",
+        stdout(&reindex)
+    );
+    let status = sandbox.run_async(&["status"]).await;
+    assert!(
+        stdout(&status)
+            .lines()
+            .any(|l| l.starts_with("notes ") && l.contains(&format!(" {} ", before.len()))),
+        "{}",
+        stdout(&status)
+    );
+    let fetch = sandbox.run_async(&["fetch"]).await;
+    assert!(
+        stdout(&fetch).contains("notes: 0 new"),
+        "the stories are known again: {}",
+        stdout(&fetch)
+    );
+    assert_eq!(
+        sandbox.articles().keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>()
+    );
+    let again = sandbox.run_async(&["reindex"]).await;
+    assert!(
+        stdout(&again).contains("0 article(s) recorded"),
+        "{}",
+        stdout(&again)
+    );
+}

@@ -178,13 +178,23 @@ fn article_paths_take_a_suffix_when_the_store_or_the_disk_has_the_path() {
     // 20:00 UTC is the next day in Tokyo.
     let date = time("2024-12-31T20:00:00Z");
     let free = paths
-        .choose("Hello, World!", "abc", date, |_| Ok::<_, ()>(false))
+        .choose(
+            "Hello, World!",
+            "abc",
+            date,
+            |_| Ok::<_, ()>(false),
+            |_| false,
+        )
         .expect("path");
     assert_eq!(free, PathBuf::from("blog/2025/2025-01-01-hello-world.md"));
     let in_store = paths
-        .choose("Hello, World!", "abc", date, |p| {
-            Ok::<_, ()>(p == Path::new("blog/2025/2025-01-01-hello-world.md"))
-        })
+        .choose(
+            "Hello, World!",
+            "abc",
+            date,
+            |p| Ok::<_, ()>(p == Path::new("blog/2025/2025-01-01-hello-world.md")),
+            |_| false,
+        )
         .expect("path");
     assert_eq!(
         in_store,
@@ -199,15 +209,35 @@ fn article_paths_take_a_suffix_when_the_store_or_the_disk_has_the_path() {
         .expect("write");
     }
     let on_disk = paths
-        .choose("Hello, World!", "abc", date, |_| Ok::<_, ()>(false))
+        .choose(
+            "Hello, World!",
+            "abc",
+            date,
+            |_| Ok::<_, ()>(false),
+            |_| false,
+        )
         .expect("path");
     assert_eq!(
         on_disk,
         PathBuf::from("blog/2025/2025-01-01-hello-world-3.md")
     );
+    // A file that is this article (written before the database was lost) is adopted.
+    let adopted = paths
+        .choose(
+            "Hello, World!",
+            "abc",
+            date,
+            |_| Ok::<_, ()>(false),
+            |text| text == "someone else's",
+        )
+        .expect("path");
+    assert_eq!(
+        adopted,
+        PathBuf::from("blog/2025/2025-01-01-hello-world.md")
+    );
     // A title without letters or digits is named by its id.
     let untitled = paths
-        .choose("!!!", "abc", date, |_| Ok::<_, ()>(false))
+        .choose("!!!", "abc", date, |_| Ok::<_, ()>(false), |_| false)
         .expect("path");
     assert_eq!(untitled, PathBuf::from("blog/2025/2025-01-01-abc.md"));
 }

@@ -7,11 +7,13 @@
 //!   start-up window), its next fetch after a pass (schedule, backoff, the server's own
 //!   timing), and how a reloaded configuration changes the plan.
 //! - [`systemd`]: READY, STATUS, WATCHDOG, RELOADING and STOPPING for `Type=notify`.
+//! - [`lock`]: one daemon per database (hand-run fetches beside it stay allowed).
 //!
 //! A finished pass plans that feed's next fetch and stores it, so a restart resumes the
 //! plan. SIGHUP reloads the configuration; SIGTERM and SIGINT stop scheduling and give
 //! in-flight feeds a grace period.
 
+pub mod lock;
 pub mod plan;
 pub mod systemd;
 
@@ -40,6 +42,9 @@ pub enum DaemonError {
     /// Signal handlers could not be installed.
     #[error("cannot listen for signals")]
     Signals(#[source] std::io::Error),
+    /// Another daemon runs on the same database.
+    #[error(transparent)]
+    AlreadyRunning(#[from] lock::LockError),
 }
 
 /// The longest the loop sleeps: it also proves to the watchdog that it is alive.
@@ -88,6 +93,8 @@ struct Daemon {
     counters: Counters,
     /// When the loop last went round (milliseconds), read by the watchdog.
     heartbeat: Arc<AtomicI64>,
+    /// Held while the daemon runs: a second daemon on this database refuses to start.
+    _lock: lock::DaemonLock,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT. `config_path` is read again on SIGHUP.
@@ -118,6 +125,7 @@ pub async fn run(config_path: PathBuf, config: Config) -> Result<(), DaemonError
 impl Daemon {
     /// Opens the pipeline, writes what an earlier run left pending, and makes the plan.
     async fn start(config: Config) -> Result<Daemon, DaemonError> {
+        let lock = lock::DaemonLock::acquire(&config.database)?;
         let pipeline = Pipeline::open(config)?;
         match pipeline.blocking(|p| p.write_all_pending()).await {
             Ok(0) => {}
@@ -137,6 +145,7 @@ impl Daemon {
             tasks: JoinSet::new(),
             counters: Counters::default(),
             heartbeat: Arc::new(AtomicI64::new(Utc::now().timestamp_millis())),
+            _lock: lock,
         })
     }
 

@@ -12,12 +12,14 @@
 //! - [`write`]: claimed articles to files (render, atomic write, one `syncfs`, mark
 //!   written), also for `tidings render`.
 //! - [`report`]: what a pass did, for the person at the terminal and the log.
+//! - [`reindex`]: what tidings knows rebuilt from the articles on disk.
 //!
 //! CPU work, SQLite and file writes run on tokio's blocking pool; only fetching runs on
 //! the async workers.
 
 pub mod pass;
 pub mod process;
+pub mod reindex;
 pub mod report;
 pub mod write;
 
@@ -27,6 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Semaphore;
 
 pub use pass::PassMode;
+pub use reindex::ReindexReport;
 pub use report::{FeedOutcome, FeedReport, Totals};
 pub use write::RenderReport;
 

@@ -11,6 +11,10 @@ use super::{Store, StoreError, path_text, timestamp};
 use crate::article::{Article, Identity};
 use crate::output::ArticlePaths;
 
+/// The key prefix of entries `tidings reindex` found on disk: the next claim of the same
+/// story takes such a row over under the story's real key.
+pub const REINDEXED: &str = "reindexed:";
+
 /// What claiming a batch of articles decided.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ClaimReport {
@@ -215,6 +219,18 @@ impl<'tx> Claim<'tx> {
                 .query_row(params![self.feed, bare_guid, article.canonical_link], row)
                 .optional()?);
         }
+        // A story `tidings reindex` found on disk, by its link.
+        if let Some(link) = article.canonical_link.as_deref() {
+            let found_key = format!("{REINDEXED}{link}");
+            if let Some((id, stored)) = self
+                .find
+                .query_row(params![self.feed, found_key], row)
+                .optional()?
+            {
+                self.rekey.execute(params![id, article.key])?;
+                return Ok(Some((id, stored)));
+            }
+        }
         let Some(legacy) = article.legacy_key.as_deref() else {
             return Ok(None);
         };
@@ -266,9 +282,14 @@ impl<'tx> Claim<'tx> {
     ) -> Result<(), StoreError> {
         let date = article.date(self.now);
         let path_used = &mut self.path_used;
-        let path = paths.choose(&article.title, &article.short_id(), date, |candidate| {
-            path_used.exists([path_text(candidate)])
-        })?;
+        let feed = self.feed;
+        let path = paths.choose(
+            &article.title,
+            &article.short_id(),
+            date,
+            |candidate| path_used.exists([path_text(candidate)]),
+            |text| crate::render::is_rendering_of(text, feed, article),
+        )?;
         self.insert.execute(params![
             self.feed,
             article.key,

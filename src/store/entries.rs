@@ -107,4 +107,44 @@ impl Store {
         tx.commit()?;
         Ok(())
     }
+
+    /// Whether some entry's file is at `path`.
+    pub fn path_known(&self, path: &std::path::Path) -> Result<bool, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT 1 FROM entries WHERE path = ?1")?;
+        Ok(statement.exists([super::path_text(path)])?)
+    }
+
+    /// Records an article found on disk as written (`tidings reindex`), under a key that
+    /// the next claim of the same story (same feed, same link) takes over.
+    pub fn record_found(
+        &mut self,
+        feed: &str,
+        feed_url: &str,
+        path: &std::path::Path,
+        article: &Article,
+        date: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO feeds (name, url) VALUES (?1, ?2)",
+            params![feed, feed_url],
+        )?;
+        self.conn.execute(
+            "INSERT OR IGNORE INTO entries (feed, key, canonical_link, path, content_hash, article, date, first_seen, state, written_at, raw_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'written', ?8, '')",
+            params![
+                feed,
+                article.key,
+                article.canonical_link,
+                super::path_text(path),
+                article.content_hash(),
+                serde_json::to_string(article)?,
+                timestamp(date),
+                timestamp(now),
+            ],
+        )?;
+        Ok(())
+    }
 }
