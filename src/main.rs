@@ -90,6 +90,8 @@ const EXIT_FEED_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 /// The database or the output folder cannot be used: nothing could be done.
 const EXIT_STORE: u8 = 3;
+/// SIGINT stopped `fetch` (128 + 2, as shells report it).
+const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     tidings::limit_allocator_arenas();
@@ -239,11 +241,31 @@ fn fetch(
     }
     let runtime = tidings::build_runtime().context("cannot start the async runtime")?;
     let progress = Progress::new(feeds.len(), verbose);
-    let reports =
-        runtime.block_on(pipeline.run_feeds(feeds, mode, |report| progress.finished(report)));
+    let all = feeds.len();
+    let finished = std::cell::RefCell::new(Vec::with_capacity(all));
+    // SIGINT (Ctrl-C) stops the run but still says what was done. Feeds cut short lose
+    // nothing: claimed articles stay pending and the next run writes them.
+    let interrupted = runtime.block_on(async {
+        let run = pipeline.run_feeds(feeds, mode, |report| {
+            progress.finished(report);
+            finished.borrow_mut().push(report.clone());
+        });
+        tokio::select! {
+            _ = run => false,
+            _ = tokio::signal::ctrl_c() => true,
+        }
+    });
     progress.clear();
+    let reports = finished.into_inner();
     let totals = Totals::of(&reports);
     println!("{totals}");
+    if interrupted {
+        println!(
+            "interrupted: {} of {all} feed(s) not finished (their claimed articles are written by the next run)",
+            all - reports.len()
+        );
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
     Ok(if totals.failed > 0 {
         ExitCode::from(EXIT_FEED_FAILED)
     } else {

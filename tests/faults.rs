@@ -245,3 +245,61 @@ async fn reindex_restores_what_a_lost_database_knew() {
         stdout(&again)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_ends_fetch_with_a_summary_of_what_was_done() {
+    let server = MockServer::start().await;
+    serve_body(
+        &server,
+        "/fast.xml",
+        fixture("rss2.xml"),
+        "application/rss+xml",
+    )
+    .await;
+    // A server that accepts and never answers.
+    let silent = common::RawServer::start(|stream| async move {
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        drop(stream);
+    })
+    .await;
+    let sandbox = Sandbox::new(
+        &[
+            ("fast", format!("{}/fast.xml", server.uri())),
+            ("silent", silent.url("/feed.xml")),
+        ],
+        "",
+    );
+    let child = sandbox.spawn(&["fetch"]);
+    // Wait until the fast feed's pass is recorded (its result is in the database).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let status = sandbox.run_async(&["status"]).await;
+        let recorded = stdout(&status)
+            .lines()
+            .any(|l| l.starts_with("fast ") && l.contains(" ok "));
+        let done = recorded && sandbox.articles().len() == 2;
+        if done || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The files are there; the flush and the report follow within moments.
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    let status = std::process::Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().expect("wait"))
+        .await
+        .expect("join");
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(130), "{out}");
+    assert!(out.contains("fast: 2 new"), "{out}");
+    assert!(out.contains("total: 1 feed(s), 2 new"), "{out}");
+    assert!(
+        out.contains("interrupted: 1 of 2 feed(s) not finished"),
+        "{out}"
+    );
+}
