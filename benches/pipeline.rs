@@ -240,7 +240,7 @@ fn start_farm(feeds: usize, items: usize) -> Farm {
 
 fn config_text(dir: &Path, port: u16, feeds: usize) -> String {
     let mut text = format!(
-        "[storage]\ndatabase = \"{}/state/tidings.db\"\n[output]\ndir = \"{}/articles\"\n[fetch]\nconcurrency = 16\nper_host = 16\n",
+        "[storage]\ndatabase = \"{}/state/tidings.db\"\n[output]\ndir = \"{}/articles\"\n[fetch]\nconcurrency = 16\nper_host = 16\n# The farm listens on 127.0.0.1, which tidings refuses by default.\nallow_private_networks = true\n",
         dir.display(),
         dir.display()
     );

@@ -10,7 +10,10 @@ use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
+use std::net::IpAddr;
+
 use crate::config::FetchConfig;
+use crate::network::{PublicOnlyResolver, RefusedAddress, is_public};
 
 /// What the previous successful fetch told us, sent back so the server can answer 304.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -84,6 +87,12 @@ pub enum FetchError {
     /// The request or the reading of the answer failed otherwise.
     #[error("request failed")]
     Request(#[source] reqwest::Error),
+    /// The address is private or local and the feed may not reach such addresses.
+    #[error(transparent)]
+    Refused(#[from] RefusedAddress),
+    /// A redirect to a scheme other than http and https (`file:`, `ftp:`).
+    #[error("redirect to a {0}: URL refused (only http and https are fetched)")]
+    RedirectScheme(String),
 }
 
 impl FetchError {
@@ -104,7 +113,10 @@ impl FetchError {
 /// The HTTP client shared by every feed of a run.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
-    client: reqwest::Client,
+    /// Connects to public addresses only (resolved names are filtered after DNS).
+    public_only: reqwest::Client,
+    /// Connects anywhere: for feeds allowed to reach private networks.
+    any_address: reqwest::Client,
     max_body_bytes: u64,
     max_redirects: usize,
 }
@@ -122,17 +134,21 @@ impl Fetcher {
         // reqwest is built without a default crypto provider (ring instead of aws-lc keeps
         // the build small); installing it twice is harmless, so the error is ignored.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .user_agent(config.user_agent.clone())
-            .connect_timeout(config.connect_timeout)
-            .read_timeout(config.read_timeout)
-            .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(ClientError)?;
+        let builder = || {
+            reqwest::Client::builder()
+                .user_agent(config.user_agent.clone())
+                .connect_timeout(config.connect_timeout)
+                .read_timeout(config.read_timeout)
+                .timeout(config.timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_idle_timeout(Duration::from_secs(30))
+        };
         Ok(Fetcher {
-            client,
+            public_only: builder()
+                .dns_resolver(std::sync::Arc::new(PublicOnlyResolver))
+                .build()
+                .map_err(ClientError)?,
+            any_address: builder().build().map_err(ClientError)?,
             max_body_bytes: config.max_body_bytes,
             max_redirects: config.max_redirects,
         })
@@ -143,11 +159,10 @@ impl Fetcher {
         &self,
         url: &Url,
         validators: &Validators,
-        extra_headers: &[(String, String)],
+        request: &Request<'_>,
     ) -> Result<FetchOutcome, FetchError> {
-        let (response, final_url, moved_permanently_to) = self
-            .follow_redirects(url, validators, extra_headers)
-            .await?;
+        let (response, final_url, moved_permanently_to) =
+            self.follow_redirects(url, validators, request).await?;
         let status = response.status();
         let fresh_until = freshness(response.headers(), Utc::now());
         if status == StatusCode::NOT_MODIFIED {
@@ -196,13 +211,13 @@ impl Fetcher {
         &self,
         url: &Url,
         validators: &Validators,
-        extra_headers: &[(String, String)],
+        request: &Request<'_>,
     ) -> Result<(reqwest::Response, Url, Option<Url>), FetchError> {
         let mut current = url.clone();
         let mut all_permanent = true;
         let mut hops = 0;
         loop {
-            let response = self.send(&current, validators, extra_headers).await?;
+            let response = self.send(&current, validators, request).await?;
             let status = response.status();
             if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
                 let moved = (hops > 0 && all_permanent).then(|| current.clone());
@@ -218,7 +233,7 @@ impl Fetcher {
                 .join(&location)
                 .map_err(|_| FetchError::BadRedirect)?;
             if !matches!(next.scheme(), "http" | "https") {
-                return Err(FetchError::BadRedirect);
+                return Err(FetchError::RedirectScheme(next.scheme().to_string()));
             }
             all_permanent &= matches!(
                 status,
@@ -255,10 +270,16 @@ impl Fetcher {
         &self,
         url: &Url,
         validators: &Validators,
-        extra_headers: &[(String, String)],
+        options: &Request<'_>,
     ) -> Result<reqwest::Response, FetchError> {
-        let mut request = self.client.get(url.clone()).header(header::ACCEPT, ACCEPT);
-        for (name, value) in extra_headers {
+        let client = if options.allow_private_networks {
+            &self.any_address
+        } else {
+            refuse_private_literal(url)?;
+            &self.public_only
+        };
+        let mut request = client.get(url.clone()).header(header::ACCEPT, ACCEPT);
+        for (name, value) in options.headers {
             if let (Ok(name), Ok(value)) = (
                 HeaderName::try_from(name.as_str()),
                 HeaderValue::try_from(value.as_str()),
@@ -276,7 +297,45 @@ impl Fetcher {
     }
 }
 
+/// What one feed's requests carry and where they may go.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Request<'a> {
+    /// Extra headers (a token, a cookie).
+    pub headers: &'a [(String, String)],
+    /// Private and local addresses may be reached.
+    pub allow_private_networks: bool,
+}
+
+/// An IP-literal URL (`http://127.0.0.1/`, `http://[::1]/`, `http://2130706433/`, which
+/// the URL parser reads as 127.0.0.1) needs no resolver, so it is checked here.
+fn refuse_private_literal(url: &Url) -> Result<(), FetchError> {
+    let address = match url.host() {
+        Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
+        Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
+        _ => return Ok(()),
+    };
+    if is_public(address) {
+        Ok(())
+    } else {
+        Err(FetchError::Refused(RefusedAddress {
+            host: url.host_str().unwrap_or_default().to_string(),
+            address,
+        }))
+    }
+}
+
 fn classify(error: reqwest::Error) -> FetchError {
+    // The resolver's refusal travels inside reqwest's error.
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&error);
+    while let Some(current) = cause {
+        if let Some(refused) = current.downcast_ref::<RefusedAddress>() {
+            return FetchError::Refused(RefusedAddress {
+                host: refused.host.clone(),
+                address: refused.address,
+            });
+        }
+        cause = current.source();
+    }
     if error.is_timeout() {
         FetchError::Timeout(if error.is_connect() {
             "connect"

@@ -138,6 +138,18 @@ pub fn canonical_link(url: &Url) -> String {
     canonical.to_string()
 }
 
+/// `url` as it may be shown: a password in it replaced by `***` (feed URLs can carry
+/// credentials, and `check` and `status` print them).
+pub fn masked(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,5 +211,17 @@ mod tests {
     fn canonical_link_drops_fragment_and_lowercases_host() {
         let url = Url::parse("HTTPS://Example.COM/a?utm_campaign=x#comments").expect("url");
         assert_eq!(canonical_link(&url), "https://example.com/a");
+    }
+
+    #[test]
+    fn passwords_in_urls_are_masked() {
+        assert_eq!(
+            masked("https://reader:s3cret@example.com/feed"),
+            "https://reader:***@example.com/feed"
+        );
+        assert_eq!(
+            masked("https://example.com/feed"),
+            "https://example.com/feed"
+        );
     }
 }

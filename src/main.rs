@@ -201,7 +201,12 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
     println!("time zone:     {}", config.output.timezone);
     println!("{} feed(s):", config.feeds.len());
     for feed in &config.feeds {
-        println!("  {:<24} {}  [{}]", feed.name, feed.url, feed.schedule);
+        println!(
+            "  {:<24} {}  [{}]",
+            feed.name,
+            tidings::masked(feed.url.as_str()),
+            feed.schedule
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -306,6 +311,11 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         }
     }
     statuses.sort_by(|a, b| a.name.cmp(&b.name));
+    // Credentials in feed URLs are not shown.
+    for status in &mut statuses {
+        status.url = tidings::masked(&status.url);
+        status.moved_to = status.moved_to.as_deref().map(tidings::masked);
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&statuses)?);
         return Ok(ExitCode::SUCCESS);

@@ -235,7 +235,11 @@ async fn sighup_adds_a_feed_and_a_broken_config_is_not_taken() {
     assert!(daemon.is_running(), "a bad reload must not stop the daemon");
 
     let feed_b = feed_toml("b", &format!("{}/b.xml", server.uri()), "*/1 * * * * *");
-    std::fs::write(sandbox.config_path(), format!("{FAST}{feed_a}{feed_b}")).expect("write");
+    std::fs::write(
+        sandbox.config_path(),
+        common::allowing_loopback(&format!("{FAST}{feed_a}{feed_b}")),
+    )
+    .expect("write");
     daemon.signal("HUP");
     assert!(
         eventually(Duration::from_secs(10), || sandbox

@@ -213,7 +213,7 @@ async fn render_rewrites_from_the_database_and_prune_forgets() {
 
     std::fs::write(
         sandbox.config_path(),
-        format!("[front_matter]\nsidebar = \"left\"\n{feed}"),
+        common::allowing_loopback(&format!("[front_matter]\nsidebar = \"left\"\n{feed}")),
     )
     .expect("config");
     let requests_before = server.received_requests().await.map_or(0, |r| r.len());

@@ -88,6 +88,7 @@ pub struct FetchTable {
     pub max_body_bytes: u64,
     pub user_agent: String,
     pub per_host: usize,
+    pub allow_private_networks: bool,
 }
 
 impl Default for FetchTable {
@@ -103,6 +104,7 @@ impl Default for FetchTable {
             max_body_bytes: 16 * 1024 * 1024,
             user_agent: default_user_agent(),
             per_host: 2,
+            allow_private_networks: false,
         }
     }
 }
@@ -198,4 +200,5 @@ pub struct FeedTable {
     pub entry_tags: Option<bool>,
     pub thumbnail: Option<ThumbnailMode>,
     pub front_matter: Option<FrontMatterOverrides>,
+    pub allow_private_networks: Option<bool>,
 }

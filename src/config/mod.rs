@@ -169,6 +169,8 @@ pub struct FetchConfig {
     pub user_agent: String,
     /// Requests in flight to one host at most, across all feeds.
     pub per_host: usize,
+    /// Whether feeds may reach private and local addresses (the default of each feed).
+    pub allow_private_networks: bool,
 }
 
 /// One feed with everything it needs resolved: its own values or the global defaults.
@@ -201,6 +203,8 @@ pub struct FeedConfig {
     pub auto_thumbnail: bool,
     /// The theme keys of its articles.
     pub front_matter: FrontMatter,
+    /// Whether its requests may reach private and local addresses (an intranet feed).
+    pub allow_private_networks: bool,
 }
 
 /// What happens when a known entry's content or title changes.

@@ -87,6 +87,7 @@ pub(super) fn resolve(file: ConfigFile, source: &Path, base: &Path) -> Result<Co
         }
         let globals = Globals {
             output: &file.output,
+            allow_private_networks: fetch.allow_private_networks,
             schedule: &default_schedule,
             front_matter: &global_front_matter,
         };
@@ -137,6 +138,7 @@ fn resolve_fetch(table: FetchTable, invalid: &Invalid<'_>) -> Result<FetchConfig
                 )
             })?,
         per_host: invalid.at_least("fetch.per_host", table.per_host, 1)?,
+        allow_private_networks: table.allow_private_networks,
     })
 }
 
@@ -154,6 +156,7 @@ fn resolve_daemon(table: &DaemonTable, invalid: &Invalid<'_>) -> Result<DaemonCo
 /// What a feed takes from the global tables when it does not say.
 struct Globals<'a> {
     output: &'a OutputTable,
+    allow_private_networks: bool,
     schedule: &'a Arc<Schedule>,
     front_matter: &'a FrontMatter,
 }
@@ -197,6 +200,9 @@ fn resolve_feed(
         entry_tags: feed.entry_tags.unwrap_or(globals.output.entry_tags),
         auto_thumbnail: feed.thumbnail.or(globals.output.thumbnail) == Some(ThumbnailMode::Auto),
         front_matter,
+        allow_private_networks: feed
+            .allow_private_networks
+            .unwrap_or(globals.allow_private_networks),
         name: feed.name,
     })
 }

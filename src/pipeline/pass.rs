@@ -13,7 +13,7 @@ use super::report::log_outcome;
 use super::{FeedError, FeedOutcome, FeedReport, Pipeline};
 use crate::article::hex;
 use crate::config::FeedConfig;
-use crate::fetch::{FetchOutcome, FetchStatus, Validators};
+use crate::fetch::{FetchOutcome, FetchStatus, Request, Validators};
 use crate::store::{FeedState, FetchRecord};
 
 /// Whether a pass waits for the time the server asked for.
@@ -202,7 +202,7 @@ impl Pipeline {
         first: bool,
     ) -> Result<Round, FeedError> {
         let outcome = self
-            .fetch_limited(&attempt.url, &attempt.validators, &feed.headers)
+            .fetch_limited(&attempt.url, &attempt.validators, feed)
             .await?;
         if let Some(target) = outcome.moved_permanently_to {
             tracing::warn!(feed = %feed.name, to = %target, "feed moved permanently; using the new address");
@@ -262,13 +262,17 @@ impl Pipeline {
         &self,
         url: &url::Url,
         validators: &Validators,
-        headers: &[(String, String)],
+        feed: &FeedConfig,
     ) -> Result<FetchOutcome, FeedError> {
         let host_limit = self.host_limit(url);
         // The semaphore is never closed, so acquiring cannot fail; if it ever did, the
         // fetch goes ahead rather than the feed failing.
         let _permit = host_limit.acquire_owned().await.ok();
-        Ok(self.fetcher.fetch(url, validators, headers).await?)
+        let request = Request {
+            headers: &feed.headers,
+            allow_private_networks: feed.allow_private_networks,
+        };
+        Ok(self.fetcher.fetch(url, validators, &request).await?)
     }
 
     async fn record(

@@ -52,6 +52,19 @@ pub fn shared(relative: &str) -> Vec<u8> {
     })
 }
 
+/// `config` with `fetch.allow_private_networks = true`: the tests' servers listen on
+/// 127.0.0.1, which tidings refuses by default.
+pub fn allowing_loopback(config: &str) -> String {
+    if config.contains("allow_private_networks") {
+        config.to_string()
+    } else if config.contains("[fetch]\n") {
+        config.replacen("[fetch]\n", "[fetch]\nallow_private_networks = true\n", 1)
+    } else {
+        // At the end, so line numbers in error messages stay those of the test's text.
+        format!("{config}\n[fetch]\nallow_private_networks = true\n")
+    }
+}
+
 /// A throw-away tidings installation: config, database and output in one temp folder.
 pub struct Sandbox {
     pub dir: TempDir,
@@ -68,13 +81,15 @@ impl Sandbox {
                 "[[feeds]]\nname = \"{name}\"\nurl = \"{url}\"\n\n"
             ));
         }
-        std::fs::write(dir.path().join("tidings.toml"), config).expect("write config");
+        std::fs::write(dir.path().join("tidings.toml"), allowing_loopback(&config))
+            .expect("write config");
         Sandbox { dir }
     }
 
     pub fn with_config_text(text: &str) -> Sandbox {
         let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("tidings.toml"), text).expect("write config");
+        std::fs::write(dir.path().join("tidings.toml"), allowing_loopback(text))
+            .expect("write config");
         Sandbox { dir }
     }
 
