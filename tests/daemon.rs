@@ -461,3 +461,36 @@ async fn a_second_daemon_on_one_database_refuses_to_start() {
     first.signal("TERM");
     assert_eq!(first.wait_exit(Duration::from_secs(15)).0, Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_start_up_spread_is_capped_by_the_feeds_interval() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/feed.xml"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(rss(&[("a", "A")]), "application/rss+xml"),
+        )
+        .mount(&server)
+        .await;
+    // A minute of start-up spread, a feed due every two seconds.
+    let sandbox = Sandbox::with_config_text(&format!(
+        "[daemon]\nstartup_spread_secs = 60\njitter_secs = 0\n{}",
+        feed_toml(
+            "fast",
+            &format!("{}/feed.xml", server.uri()),
+            "*/2 * * * * *"
+        )
+    ));
+    let started = Instant::now();
+    let mut daemon = Daemon::start(&sandbox, &[]);
+    let articles = sandbox.articles_dir();
+    let fetched = eventually(Duration::from_secs(15), || articles.join("fast").exists()).await;
+    assert!(fetched, "no fetch within 15 s");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "first fetch after {:?}, more than the feed's 2 s interval allows",
+        started.elapsed()
+    );
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(15)).0, Some(0));
+}

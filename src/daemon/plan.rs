@@ -106,9 +106,12 @@ pub async fn initial_plan(pipeline: &Arc<Pipeline>, now: DateTime<Utc>) -> Plan 
             .await
             .ok()
             .flatten();
+        // Spread over the start-up window, but never later than one interval of the
+        // feed's own schedule: a feed due every 2 seconds does not wait a minute.
+        let window = spread.min(feed.schedule.interval_after(&now));
         let due = match stored {
             Some(due) if due > now => due,
-            _ => now + chrono::Duration::from_std(jitter(&feed.name, spread)).unwrap_or_default(),
+            _ => now + chrono::Duration::from_std(jitter(&feed.name, window)).unwrap_or_default(),
         };
         planned.push(Planned { feed, due });
     }
