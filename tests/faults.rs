@@ -4,19 +4,13 @@
 
 mod common;
 
-use common::{Sandbox, fixture, serve_body, stderr, stdout};
+use common::{Sandbox, serve_fixture, stderr, stdout};
 use wiremock::MockServer;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn twenty_first_starts_at_once_on_a_new_database_all_succeed() {
     let server = MockServer::start().await;
-    serve_body(
-        &server,
-        "/feed.xml",
-        fixture("rss2.xml"),
-        "application/rss+xml",
-    )
-    .await;
+    serve_fixture(&server, "/feed.xml", "rss2.xml").await;
     let feeds: Vec<(String, String)> = (0..4)
         .map(|i| (format!("f{i}"), format!("{}/feed.xml?{i}", server.uri())))
         .collect();
@@ -52,13 +46,7 @@ async fn twenty_first_starts_at_once_on_a_new_database_all_succeed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_damaged_database_is_refused_with_what_to_do() {
     let server = MockServer::start().await;
-    serve_body(
-        &server,
-        "/feed.xml",
-        fixture("rss2.xml"),
-        "application/rss+xml",
-    )
-    .await;
+    serve_fixture(&server, "/feed.xml", "rss2.xml").await;
     let sandbox = Sandbox::new(&[("notes", format!("{}/feed.xml", server.uri()))], "");
     assert_eq!(sandbox.run_async(&["fetch"]).await.status.code(), Some(0));
     // Garbage over the middle of the file (its tables' pages).
@@ -148,20 +136,8 @@ async fn a_second_fetch_honours_retry_after_unless_forced() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_database_costs_no_twin_files() {
     let server = MockServer::start().await;
-    serve_body(
-        &server,
-        "/a.xml",
-        fixture("rss2.xml"),
-        "application/rss+xml",
-    )
-    .await;
-    serve_body(
-        &server,
-        "/b.json",
-        fixture("feed.json"),
-        "application/feed+json",
-    )
-    .await;
+    serve_fixture(&server, "/a.xml", "rss2.xml").await;
+    serve_fixture(&server, "/b.json", "feed.json").await;
     let sandbox = Sandbox::new(
         &[
             ("notes", format!("{}/a.xml", server.uri())),
@@ -172,11 +148,7 @@ async fn a_lost_database_costs_no_twin_files() {
     assert_eq!(sandbox.run_async(&["fetch"]).await.status.code(), Some(0));
     let before = sandbox.articles();
     assert!(before.len() >= 3, "{:?}", before.keys());
-    for suffix in ["", "-wal", "-shm"] {
-        let mut name = sandbox.database().into_os_string();
-        name.push(suffix);
-        let _ = std::fs::remove_file(name);
-    }
+    sandbox.lose_database();
     let again = sandbox.run_async(&["fetch"]).await;
     assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
     let after = sandbox.articles();
@@ -198,21 +170,11 @@ async fn a_lost_database_costs_no_twin_files() {
 #[tokio::test(flavor = "multi_thread")]
 async fn reindex_restores_what_a_lost_database_knew() {
     let server = MockServer::start().await;
-    serve_body(
-        &server,
-        "/a.xml",
-        fixture("rss2.xml"),
-        "application/rss+xml",
-    )
-    .await;
+    serve_fixture(&server, "/a.xml", "rss2.xml").await;
     let sandbox = Sandbox::new(&[("notes", format!("{}/a.xml", server.uri()))], "");
     assert_eq!(sandbox.run_async(&["fetch"]).await.status.code(), Some(0));
     let before = sandbox.articles();
-    for suffix in ["", "-wal", "-shm"] {
-        let mut name = sandbox.database().into_os_string();
-        name.push(suffix);
-        let _ = std::fs::remove_file(name);
-    }
+    sandbox.lose_database();
     let reindex = sandbox.run_async(&["reindex"]).await;
     assert_eq!(reindex.status.code(), Some(0), "{}", stderr(&reindex));
     assert!(
@@ -249,13 +211,7 @@ async fn reindex_restores_what_a_lost_database_knew() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigint_ends_fetch_with_a_summary_of_what_was_done() {
     let server = MockServer::start().await;
-    serve_body(
-        &server,
-        "/fast.xml",
-        fixture("rss2.xml"),
-        "application/rss+xml",
-    )
-    .await;
+    serve_fixture(&server, "/fast.xml", "rss2.xml").await;
     // A server that accepts and never answers.
     let silent = common::RawServer::start(|stream| async move {
         tokio::time::sleep(std::time::Duration::from_secs(60)).await;

@@ -443,9 +443,13 @@ fn find_start_tag_any_prefix(text: &str, local: &str, from: usize) -> Option<usi
             continue;
         }
         let before = &text[..found];
+        // Where the name begins: just after the last character that cannot be in one
+        // (which may be more than one byte long).
         let name_start = before
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == ':' || c == '-' || c == '_'))
-            .map_or(0, |p| p + 1);
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_')))
+            .map_or(0, |(p, c)| p + c.len_utf8());
         let prefix = &before[name_start..];
         if before[..name_start].ends_with('<') && (prefix.is_empty() || prefix.ends_with(':')) {
             return Some(name_start - 1);
@@ -504,6 +508,16 @@ fn attribute_value<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_after_multibyte_characters_are_found() {
+        // Found by the fuzz harness: a byte index inside 'ƒ'.
+        assert_eq!(
+            find_start_tag_any_prefix("ƒ<title>x</title>", "title", 0),
+            Some(2)
+        );
+        assert_eq!(find_start_tag_any_prefix("aƒtitle>", "title", 0), None);
+    }
 
     #[test]
     fn rss_root_loses_its_default_namespace_and_odd_versions() {

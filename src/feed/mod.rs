@@ -59,6 +59,9 @@ pub enum ParseError {
         /// `item`, `entry` or (JSON Feed) `items`.
         element: &'static str,
     },
+    /// The XML reader gave up on the document in a way it does not report as an error.
+    #[error("malformed feed: the XML reader could not read this document")]
+    ReaderFailed,
     /// A gzip file (by its magic bytes) that cannot be unpacked.
     #[error("a gzip file that cannot be unpacked")]
     Gzip(#[source] std::io::Error),
@@ -244,7 +247,14 @@ fn parse_repaired(text: &str, source: &Source<'_>) -> Result<Feed, ParseError> {
         // link rather than trust a generated hash.
         .id_generator(|_, _, _| String::new())
         .build();
-    parser.parse(text.as_bytes()).map_err(|e| match e {
+    // The XML reader under feed-rs has panicked on hostile input (found by the fuzz
+    // harness: a second declaration naming an encoding); a panic there is a document
+    // that cannot be read, not the end of the process.
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        parser.parse(text.as_bytes())
+    }))
+    .map_err(|_| ParseError::ReaderFailed)?;
+    parsed.map_err(|e| match e {
         feed_rs::parser::ParseFeedError::ParseError(
             feed_rs::parser::ParseErrorKind::NoFeedRoot,
         ) => ParseError::NotAFeed(String::new()),

@@ -15,7 +15,57 @@ pub fn repair_xml(text: &str) -> String {
     let text = without_declared_encoding(text);
     let text = with_rss_version(&text);
     let text = without_forbidden_controls(&text);
+    let text = without_late_declarations(&text);
     escape_stray_ampersands(&text)
+}
+
+/// XML declarations after the start of the document (two feeds concatenated, a template
+/// that prints one per item) removed: only the first is a declaration, and the XML
+/// reader fails on another, or panics when it names an encoding. CDATA, where
+/// `<?xml …?>` is article text, is left alone.
+fn without_late_declarations(text: &str) -> Cow<'_, str> {
+    let is_declaration = |at: usize| {
+        at > 0
+            && text[at + 5..]
+                .chars()
+                .next()
+                .is_some_and(char::is_whitespace)
+    };
+    if !text
+        .match_indices("<?xml")
+        .any(|(at, _)| is_declaration(at))
+    {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while at < text.len() {
+        let next_cdata = text[at..].find("<![CDATA[").map(|i| at + i);
+        let next_declaration = text[at..]
+            .match_indices("<?xml")
+            .map(|(i, _)| at + i)
+            .find(|&i| is_declaration(i));
+        match (next_declaration, next_cdata) {
+            (Some(declaration), cdata) if cdata.is_none_or(|c| declaration < c) => {
+                out.push_str(&text[at..declaration]);
+                at = text[declaration..]
+                    .find("?>")
+                    .map_or(text.len(), |end| declaration + end + 2);
+            }
+            (_, Some(cdata)) => {
+                let end = text[cdata..]
+                    .find("]]>")
+                    .map_or(text.len(), |e| cdata + e + 3);
+                out.push_str(&text[at..end]);
+                at = end;
+            }
+            (_, None) => {
+                out.push_str(&text[at..]);
+                at = text.len();
+            }
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Control characters XML forbids (all of C0 but tab and line breaks) removed: one of
@@ -256,6 +306,16 @@ mod tests {
         assert_eq!(
             escape_stray_ampersands("<![CDATA[a & b&nbsp;]]>&c"),
             "<![CDATA[a & b&nbsp;]]>&amp;c"
+        );
+    }
+
+    #[test]
+    fn declarations_after_the_start_go_but_not_in_cdata() {
+        assert_eq!(
+            repair_xml(
+                "<?xml version=\"1.0\"?><rss><a><?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>x</a><![CDATA[<?xml version=\"1.0\"?>]]></rss>"
+            ),
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><a>x</a><![CDATA[<?xml version=\"1.0\"?>]]></rss>"
         );
     }
 

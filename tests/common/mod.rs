@@ -37,6 +37,16 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
+/// Answers every GET of `at` with the fixture `name`, typed by its extension.
+pub async fn serve_fixture(server: &MockServer, at: &str, name: &str) {
+    let content_type = if name.ends_with(".json") {
+        "application/feed+json"
+    } else {
+        "application/rss+xml"
+    };
+    serve_body(server, at, fixture(name), content_type).await;
+}
+
 /// A file of the design folder that sits beside the checkout (`../shared/…`: the golden
 /// pair, the corpus). CI always has it, so a missing file fails the test loudly rather
 /// than letting it pass without checking anything.
@@ -153,6 +163,15 @@ impl Sandbox {
         })
         .await
         .expect("join")
+    }
+
+    /// Deletes the database and its WAL files, as a lost disk or a careless hand would.
+    pub fn lose_database(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = self.database().into_os_string();
+            name.push(suffix);
+            let _ = std::fs::remove_file(name);
+        }
     }
 
     /// Every file under the output folder: relative path (with `/`) -> contents.

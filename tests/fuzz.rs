@@ -1,0 +1,229 @@
+//! A fuzz harness for what comes from outside, on the stable toolchain: real feeds (the
+//! fixtures and the shared corpus) mutated the way broken feeds are (cut short, bytes
+//! flipped, markup and entities spliced in), then run through the whole path an entry
+//! takes: parse, identify, normalise (HTML to markdown), render, choose a path. Every
+//! input must end without a panic, with front matter a strict YAML parser reads, and with
+//! a path inside the output folder.
+//!
+//! CI runs a short round (`FUZZ_CASES`, default 64 per test). The long mode:
+//! `FUZZ_CASES=20000 cargo test --release --test fuzz` (see the README).
+
+use chrono::{DateTime, Utc};
+use proptest::prelude::*;
+use tidings::config::{self, FrontMatter};
+use tidings::{
+    ArticlePaths, FeedContext, PathTemplate, RenderSettings, Source, disambiguate_keys, identify,
+    normalise, parse_document, render_article,
+};
+
+/// Splices real feeds break with.
+const SPLICES: &[&str] = &[
+    "<",
+    ">",
+    "&",
+    "&amp;",
+    "&#0;",
+    "&#xD800;",
+    "&nbsp;",
+    "]]>",
+    "<![CDATA[",
+    "<!--",
+    "-->",
+    "<item>",
+    "</item>",
+    "<entry>",
+    "<title>",
+    "</title>",
+    "<p><b>",
+    "<math><annotation encoding=\"application/x-tex\">x_1</annotation></math>",
+    "<pre><code>{{< x >}}",
+    "<br/>",
+    "<img src=\"javascript:alert(1)\">",
+    "<a href=\"../../../etc/passwd\">",
+    "\u{0}",
+    "\u{7}",
+    "\u{feff}",
+    "\u{2028}",
+    "\"",
+    "\\",
+    "{\"items\":[",
+    "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>",
+    "<rdf:RDF xmlns=\"http://my.netscape.com/rdf/simple/0.9/\">",
+    "<feed version=\"0.3\" xmlns=\"http://purl.org/atom/ns#\">",
+];
+
+fn seeds() -> &'static [Vec<u8>] {
+    static SEEDS: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+    SEEDS.get_or_init(read_seeds)
+}
+
+fn read_seeds() -> Vec<Vec<u8>> {
+    let mut seeds = Vec::new();
+    for folder in ["tests/fixtures", "tests/fixtures/dialects"] {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
+        for entry in std::fs::read_dir(&dir).expect("fixtures").flatten() {
+            if entry.path().is_file() {
+                seeds.push(std::fs::read(entry.path()).expect("fixture"));
+            }
+        }
+    }
+    // A few real feeds of the shared corpus (CI always has it beside the checkout).
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let manifest = std::fs::read_to_string(corpus.join("MANIFEST.tsv"))
+        .expect("../shared/corpus/MANIFEST.tsv beside the checkout, as in CI");
+    for line in manifest.lines().skip(1).step_by(7) {
+        let file = line.split('\t').next().unwrap_or_default();
+        if let Ok(bytes) = std::fs::read(corpus.join(file)) {
+            // Big feeds are cut to keep each case quick.
+            seeds.push(bytes.into_iter().take(64 * 1024).collect());
+        }
+    }
+    seeds
+}
+
+/// One way a document gets broken.
+#[derive(Debug, Clone)]
+enum Mutation {
+    CutAt(usize),
+    Splice(usize, usize),
+    Flip(usize, u8),
+    Repeat(usize, usize),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        any::<usize>().prop_map(Mutation::CutAt),
+        (any::<usize>(), 0..SPLICES.len()).prop_map(|(at, s)| Mutation::Splice(at, s)),
+        (any::<usize>(), any::<u8>()).prop_map(|(at, b)| Mutation::Flip(at, b)),
+        (any::<usize>(), 1usize..2000).prop_map(|(at, n)| Mutation::Repeat(at, n)),
+    ]
+}
+
+fn apply(mut bytes: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
+    for mutation in mutations {
+        let len = bytes.len().max(1);
+        match mutation {
+            Mutation::CutAt(at) => bytes.truncate(at % len),
+            Mutation::Splice(at, s) => {
+                let at = at % len;
+                let at = at.min(bytes.len());
+                bytes.splice(at..at, SPLICES[*s].bytes());
+            }
+            Mutation::Flip(at, byte) => {
+                if !bytes.is_empty() {
+                    let at = at % bytes.len();
+                    bytes[at] = *byte;
+                }
+            }
+            Mutation::Repeat(at, times) => {
+                let at = (at % len).min(bytes.len());
+                let piece: Vec<u8> = bytes[at..].iter().take(16).copied().collect();
+                for _ in 0..*times {
+                    bytes.splice(at..at, piece.iter().copied());
+                }
+            }
+        }
+    }
+    bytes
+}
+
+/// The whole path of an entry, with the checks every input must pass.
+fn run_through_everything(bytes: &[u8]) {
+    let dir = std::path::Path::new("/nowhere");
+    let config = config::parse(
+        "[[feeds]]\nname = \"fuzz\"\nurl = \"https://fuzz.example/feed\"\n",
+        &dir.join("t.toml"),
+        dir,
+    )
+    .expect("config");
+    let Ok(parsed) = parse_document(&Source {
+        bytes,
+        http_charset: Some("utf-8"),
+        content_type: None,
+        base_url: "https://fuzz.example/feed",
+        zone: chrono_tz::Tz::UTC,
+        max_bytes: 1 << 22,
+    }) else {
+        return;
+    };
+    let base = url::Url::parse("https://fuzz.example/feed").expect("url");
+    let context = FeedContext::from_feed(&parsed.feed, &base);
+    let mut identities: Vec<_> = parsed
+        .feed
+        .entries
+        .iter()
+        .map(|e| identify(e, &context))
+        .collect();
+    disambiguate_keys(&mut identities);
+    let template = PathTemplate::parse("{feed}/{year}/{date}-{slug}.md").expect("template");
+    let paths = ArticlePaths {
+        dir,
+        template: &template,
+        timezone: chrono_tz::Tz::UTC,
+        feed: "fuzz",
+    };
+    let front_matter = FrontMatter::default();
+    let settings = RenderSettings {
+        feed_name: "fuzz",
+        timezone: chrono_tz::Tz::UTC,
+        front_matter: &front_matter,
+        entry_tags: true,
+        auto_thumbnail: true,
+    };
+    let now: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .expect("time")
+        .with_timezone(&Utc);
+    for (entry, identity) in parsed.feed.entries.iter().zip(identities).take(20) {
+        let article = normalise(entry, identity, &context, &config.feeds[0], 320);
+        let text = render_article(&article, article.date(now), &settings);
+        let rest = text.strip_prefix("---\n").expect("front matter opens");
+        let end = rest.find("\n---\n").expect("front matter closes");
+        let yaml: Result<serde_json::Value, _> = serde_saphyr::from_str(&rest[..end + 1]);
+        assert!(
+            yaml.is_ok(),
+            "front matter must read: {:?}\n{}",
+            yaml.err(),
+            &rest[..end]
+        );
+        let path = paths.preferred(&article.title, &article.short_id(), article.date(now));
+        assert!(
+            path.components()
+                .all(|c| matches!(c, std::path::Component::Normal(_))),
+            "{path:?} leaves the output folder"
+        );
+        assert!(
+            !article
+                .body
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t'),
+            "control character in the body"
+        );
+    }
+}
+
+fn cases() -> u32 {
+    std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mutated_real_feeds_never_break_the_path_of_an_entry(
+        seed in any::<prop::sample::Index>(),
+        mutations in prop::collection::vec(mutation(), 0..6),
+    ) {
+        let bytes = apply(seed.get(seeds()).clone(), &mutations);
+        run_through_everything(&bytes);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_break_the_path_of_an_entry(
+        bytes in prop::collection::vec(any::<u8>(), 0..4096),
+    ) {
+        run_through_everything(&bytes);
+    }
+}
