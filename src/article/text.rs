@@ -1,7 +1,7 @@
 //! Plain-text helpers for titles and summaries: strip HTML, decode entities,
 //! collapse white space, shorten at a word boundary. All pure functions.
 
-use super::visibility::is_hidden;
+use super::visibility::{is_hidden, might_be_hidden};
 use crate::html::{Token, tokens};
 
 /// Elements whose text is never part of what a reader sees.
@@ -119,6 +119,7 @@ fn strip_tags(html: &str) -> String {
                     }
                 } else if !tag.closing
                     && !tag.self_closing
+                    && might_be_hidden(tag.attributes)
                     && !VOID_ELEMENTS.contains(&name.as_str())
                     && is_hidden(|attribute| tag.attribute(attribute))
                 {

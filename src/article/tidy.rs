@@ -12,9 +12,12 @@
 //! - escapes the converter adds where CommonMark needs none (`file\_name`, a lone `\[`)
 //!   are taken out, so the text reads like its source.
 
-/// Tidies the converter's output.
+use std::borrow::Cow;
+
+/// Tidies the converter's output. Lines that need nothing are copied as they are: this
+/// runs on every article.
 pub fn tidy_markdown(markdown: &str) -> String {
-    let lines: Vec<String> = markdown
+    let lines: Vec<Cow<'_, str>> = markdown
         .lines()
         .map(|line| without_controls(line.trim_end()))
         .collect();
@@ -37,18 +40,12 @@ pub fn tidy_markdown(markdown: &str) -> String {
             out.push('\n');
             continue;
         }
-        let mut line = if line.trim() == "\\" {
-            ""
-        } else {
-            line.as_str()
-        }
-        .to_string();
+        let mut line: &str = if line.trim() == "\\" { "" } else { line };
         let paragraph_ends = lines
             .get(index + 1)
             .is_none_or(|next| next.trim().is_empty() || next.trim() == "\\");
-        if paragraph_ends && ends_with_hard_break(&line) {
-            line.pop();
-            line.truncate(line.trim_end().len());
+        if paragraph_ends && ends_with_hard_break(line) {
+            line = line[..line.len() - 1].trim_end();
         }
         if line.is_empty() {
             blank_run += 1;
@@ -58,7 +55,7 @@ pub fn tidy_markdown(markdown: &str) -> String {
         } else {
             blank_run = 0;
         }
-        out.push_str(&in_text(&line));
+        out.push_str(&in_text(line));
         out.push('\n');
     }
     out.truncate(out.trim_end().len());
@@ -72,10 +69,13 @@ fn ends_with_hard_break(line: &str) -> bool {
     run % 2 == 1
 }
 
-fn without_controls(line: &str) -> String {
-    line.chars()
-        .filter(|c| *c == '\t' || !(c.is_control()))
-        .collect()
+fn without_controls(line: &str) -> Cow<'_, str> {
+    let control = |c: char| c != '\t' && c.is_control();
+    if line.contains(control) {
+        Cow::Owned(line.chars().filter(|c| !control(*c)).collect())
+    } else {
+        Cow::Borrowed(line)
+    }
 }
 
 /// The marker of a code fence this line opens (three or more backticks or tildes).
@@ -92,7 +92,10 @@ fn is_fence_close(line: &str, marker: &str) -> bool {
 }
 
 /// A line of text: inline code spans get the code rules, the rest the text rules.
-fn in_text(line: &str) -> String {
+fn in_text(line: &str) -> Cow<'_, str> {
+    if !line.contains(['`', '{', '<', '\\']) {
+        return Cow::Borrowed(line);
+    }
     let mut out = String::with_capacity(line.len() + 8);
     let mut rest = line;
     while let Some(open) = rest.find('`') {
@@ -114,7 +117,7 @@ fn in_text(line: &str) -> String {
         }
     }
     out.push_str(&text_rules(rest));
-    out
+    Cow::Owned(out)
 }
 
 /// Where a run of exactly `run` backticks starts in `text`.
@@ -135,13 +138,21 @@ fn find_closing_run(text: &str, run: usize) -> Option<usize> {
     None
 }
 
-fn text_rules(text: &str) -> String {
-    let text = text
-        .replace("{{<", "{{&lt;")
-        .replace("{{%", "{{&#37;")
-        .replace("\\<!--more-->", "\\<!\\-\\-more\\-\\->")
-        .replace("<!--more-->", "\\<!\\-\\-more\\-\\->");
-    without_needless_escapes(&text)
+fn text_rules(text: &str) -> Cow<'_, str> {
+    let mut text = Cow::Borrowed(text);
+    if text.contains("{{") {
+        text = Cow::Owned(text.replace("{{<", "{{&lt;").replace("{{%", "{{&#37;"));
+    }
+    if text.contains("<!--more-->") {
+        text = Cow::Owned(
+            text.replace("\\<!--more-->", "\\<!\\-\\-more\\-\\->")
+                .replace("<!--more-->", "\\<!\\-\\-more\\-\\->"),
+        );
+    }
+    if text.contains("\\_") || text.contains("\\[") {
+        text = Cow::Owned(without_needless_escapes(&text));
+    }
+    text
 }
 
 /// `\_` inside a word (CommonMark never takes an intraword `_` for emphasis) and `\[`
@@ -174,9 +185,9 @@ fn without_needless_escapes(text: &str) -> String {
 
 /// Code shows its text as written: Hugo's own escape for a shortcode, a zero-width space
 /// between `{{` and `<` or `%` where no shortcode closes (Hugo would fail on it).
-fn in_code(code: &str) -> String {
+fn in_code(code: &str) -> Cow<'_, str> {
     if !code.contains("{{<") && !code.contains("{{%") {
-        return code.to_string();
+        return Cow::Borrowed(code);
     }
     let mut out = String::with_capacity(code.len() + 16);
     let mut rest = code;
@@ -203,7 +214,7 @@ fn in_code(code: &str) -> String {
         }
     }
     out.push_str(rest);
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]

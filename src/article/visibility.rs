@@ -15,6 +15,21 @@ const HIDDEN_CLASSES: &[&str] = &[
     "hide",
 ];
 
+/// A cheap first look at a tag's attribute text: false when none of the attributes
+/// [`is_hidden`] reads can say "hidden" (most tags), so they need not be parsed.
+pub fn might_be_hidden(attribute_text: &str) -> bool {
+    [
+        "hid",
+        "sr-only",
+        "screen-reader",
+        "invisible",
+        "display",
+        "visibility",
+    ]
+    .iter()
+    .any(|needle| attribute_text.contains(needle))
+}
+
 /// Whether an element with these attributes is meant to be invisible. `attribute` gives an
 /// attribute's value by (lowercase) name.
 pub fn is_hidden<'a>(attribute: impl Fn(&str) -> Option<&'a str>) -> bool {
