@@ -21,6 +21,7 @@ mod feed;
 mod fetch;
 mod html;
 mod links;
+mod metrics;
 mod network;
 mod output;
 mod pipeline;
@@ -40,6 +41,7 @@ pub use feed::dates::parse_date;
 pub use feed::{ParseError, ParsedDocument, Source, discover_feed, parse_document, parse_feed};
 pub use fetch::{ClientError, Document, FetchError, Fetcher, Validators};
 pub use links::{clean_url, masked};
+pub use metrics::Metrics;
 pub use output::{
     ArticlePaths, PathTemplate, TemplateError, WriteError, slugify, sync_filesystem, write_atomic,
 };

@@ -55,6 +55,10 @@ enum Command {
         /// cache lifetime, ttl).
         #[arg(long)]
         force: bool,
+        /// Write the run's metrics (Prometheus text format) to this file, atomically:
+        /// for node_exporter's textfile collector under a timer.
+        #[arg(long, value_name = "PATH")]
+        metrics_file: Option<PathBuf>,
     },
     /// Validate the configuration and show what would be fetched.
     Check,
@@ -107,13 +111,23 @@ fn main() -> ExitCode {
     let config_path = config.source.clone();
     let result = match &cli.command {
         Command::Check => check(&config),
-        Command::Fetch { feeds, force } => {
+        Command::Fetch {
+            feeds,
+            force,
+            metrics_file,
+        } => {
             let mode = if *force {
                 PassMode::Force
             } else {
                 PassMode::HonourServer
             };
-            fetch(config, feeds, mode, cli.verbose > 0)
+            fetch(
+                config,
+                feeds,
+                mode,
+                metrics_file.as_deref(),
+                cli.verbose > 0,
+            )
         }
         Command::Run => run(config_path, config),
         Command::Status { json } => status(&config, *json),
@@ -231,6 +245,7 @@ fn fetch(
     config: Config,
     names: &[String],
     mode: PassMode,
+    metrics_file: Option<&std::path::Path>,
     verbose: bool,
 ) -> anyhow::Result<ExitCode> {
     let Some((feeds, pipeline)) = open_pipeline(config, names)? else {
@@ -248,11 +263,13 @@ fn fetch(
     let progress = Progress::new(feeds.len(), verbose);
     let all = feeds.len();
     let finished = std::cell::RefCell::new(Vec::with_capacity(all));
+    let metrics = tidings::Metrics::new(pipeline.config().daemon.metrics_feed_labels);
     // SIGINT (Ctrl-C) stops the run but still says what was done. Feeds cut short lose
     // nothing: claimed articles stay pending and the next run writes them.
     let interrupted = runtime.block_on(async {
         let run = pipeline.run_feeds(feeds, mode, |report| {
             progress.finished(report);
+            metrics.record(report);
             finished.borrow_mut().push(report.clone());
         });
         tokio::select! {
@@ -261,6 +278,13 @@ fn fetch(
         }
     });
     progress.clear();
+    if let Some(path) = metrics_file {
+        if let Ok(pending) = pipeline.store().pending_count() {
+            metrics.set_pending(pending);
+        }
+        write_metrics_file(path, &metrics.encode())
+            .with_context(|| format!("cannot write the metrics file {}", path.display()))?;
+    }
     let reports = finished.into_inner();
     let totals = Totals::of(&reports);
     println!("{totals}");
@@ -430,4 +454,16 @@ fn reindex(config: Config) -> anyhow::Result<ExitCode> {
         report.recorded, report.known, report.skipped
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `text` to `path` atomically (a temporary file beside it, then a rename), so a
+/// collector never reads half a file.
+fn write_metrics_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".{}.tmp", std::process::id()));
+    let temporary = PathBuf::from(temporary);
+    std::fs::write(&temporary, text)?;
+    std::fs::rename(&temporary, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temporary);
+    })
 }

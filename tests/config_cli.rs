@@ -180,4 +180,5 @@ fn configurations_that_would_fail_later_are_refused_by_check() {
         "[[feeds]]\nname = \"News\"\nurl = \"https://a.example/\"\n[[feeds]]\nname = \"news\"\nurl = \"https://b.example/\"\n",
         &["feeds[1].name", "case"],
     );
+    assert_config_error("[daemon]\nlisten = \"localhost\"\n", &["daemon.listen"]);
 }

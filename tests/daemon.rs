@@ -494,3 +494,63 @@ async fn the_start_up_spread_is_capped_by_the_feeds_interval() {
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(Duration::from_secs(15)).0, Some(0));
 }
+
+/// `GET path` on 127.0.0.1:port: status code and body, or `None` when nothing answers.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let status = answer.split(' ').nth(1)?.parse().ok()?;
+    let body = answer.split_once("\r\n\r\n")?.1.to_string();
+    Some((status, body))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_readiness_and_metrics_are_served_and_counters_move() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/feed.xml"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(rss(&[("a", "A"), ("b", "B")]), "application/rss+xml"),
+        )
+        .mount(&server)
+        .await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let sandbox = Sandbox::with_config_text(&format!(
+        "[daemon]\nstartup_spread_secs = 0\njitter_secs = 0\nlisten = \"127.0.0.1:{port}\"\n{}",
+        feed_toml("f", &format!("{}/feed.xml", server.uri()), "@hourly")
+    ));
+    let mut daemon = Daemon::start(&sandbox, &[]);
+    let counted = eventually(Duration::from_secs(15), || {
+        http_get(port, "/metrics").is_some_and(|(_, body)| {
+            body.contains("tidings_articles_written_total 2")
+                && body.contains("tidings_feed_passes_total{result=\"ok\"} 1")
+        })
+    })
+    .await;
+    let metrics = http_get(port, "/metrics")
+        .map(|(_, body)| body)
+        .unwrap_or_default();
+    assert!(counted, "counters moved after the pass: {metrics}");
+    assert!(
+        metrics.contains("tidings_feed_next_due_timestamp_seconds{feed=\"f\"}"),
+        "{metrics}"
+    );
+    assert_eq!(http_get(port, "/healthz").map(|(s, _)| s), Some(200));
+    assert_eq!(http_get(port, "/readyz").map(|(s, _)| s), Some(200));
+    assert_eq!(http_get(port, "/nope").map(|(s, _)| s), Some(404));
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(15)).0, Some(0));
+}

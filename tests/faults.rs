@@ -259,3 +259,26 @@ async fn sigint_ends_fetch_with_a_summary_of_what_was_done() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fetch_writes_its_metrics_file() {
+    let server = MockServer::start().await;
+    serve_fixture(&server, "/a.xml", "rss2.xml").await;
+    let sandbox = Sandbox::new(&[("notes", format!("{}/a.xml", server.uri()))], "");
+    let file = sandbox.dir.path().join("tidings.prom");
+    let output = sandbox
+        .run_async(&[
+            "fetch",
+            "--metrics-file",
+            file.to_str().expect("utf-8 path"),
+        ])
+        .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = std::fs::read_to_string(&file).expect("metrics file");
+    assert!(text.contains("tidings_articles_written_total 2"), "{text}");
+    assert!(
+        text.contains("tidings_feed_passes_total{result=\"ok\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("tidings_pending_articles 0"), "{text}");
+}

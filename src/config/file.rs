@@ -127,6 +127,9 @@ pub struct DaemonTable {
     pub max_backoff_secs: u64,
     pub grace_secs: u64,
     pub startup_spread_secs: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    pub metrics_feed_labels: bool,
 }
 
 impl Default for DaemonTable {
@@ -137,6 +140,8 @@ impl Default for DaemonTable {
             max_backoff_secs: 6 * 3600,
             grace_secs: 10,
             startup_spread_secs: 60,
+            listen: None,
+            metrics_feed_labels: true,
         }
     }
 }

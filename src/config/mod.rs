@@ -131,6 +131,10 @@ pub struct DaemonConfig {
     pub grace: Duration,
     /// Feeds overdue at start-up are spread over this window instead of all at once.
     pub startup_spread: Duration,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served; none by default.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Whether metrics carry a series per feed.
+    pub metrics_feed_labels: bool,
 }
 
 /// Where and how articles are written.

@@ -150,6 +150,19 @@ fn resolve_daemon(table: &DaemonTable, invalid: &Invalid<'_>) -> Result<DaemonCo
         },
         grace: Duration::from_secs(table.grace_secs),
         startup_spread: Duration::from_secs(table.startup_spread_secs),
+        listen: table
+            .listen
+            .as_deref()
+            .map(|text| {
+                text.parse().map_err(|_| {
+                    invalid.at(
+                        "daemon.listen",
+                        format!("{text:?} is not an address and port such as \"127.0.0.1:9188\""),
+                    )
+                })
+            })
+            .transpose()?,
+        metrics_feed_labels: table.metrics_feed_labels,
     })
 }
 

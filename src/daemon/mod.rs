@@ -13,6 +13,7 @@
 //! plan. SIGHUP reloads the configuration; SIGTERM and SIGINT stop scheduling and give
 //! in-flight feeds a grace period.
 
+pub mod health;
 pub mod lock;
 pub mod plan;
 pub mod systemd;
@@ -45,6 +46,15 @@ pub enum DaemonError {
     /// Another daemon runs on the same database.
     #[error(transparent)]
     AlreadyRunning(#[from] lock::LockError),
+    /// The health and metrics address could not be listened on.
+    #[error("cannot listen on daemon.listen = {address}")]
+    Listen {
+        /// The configured address.
+        address: std::net::SocketAddr,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The longest the loop sleeps: it also proves to the watchdog that it is alive.
@@ -95,6 +105,8 @@ struct Daemon {
     heartbeat: Arc<AtomicI64>,
     /// Held while the daemon runs: a second daemon on this database refuses to start.
     _lock: lock::DaemonLock,
+    /// What `/metrics` shows.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT. `config_path` is read again on SIGHUP.
@@ -137,6 +149,21 @@ impl Daemon {
             }
         }
         let plan = plan::initial_plan(&pipeline, Utc::now()).await;
+        let daemon_config = &pipeline.config().daemon;
+        let metrics = Arc::new(crate::metrics::Metrics::new(
+            daemon_config.metrics_feed_labels,
+        ));
+        let heartbeat = Arc::new(AtomicI64::new(Utc::now().timestamp_millis()));
+        if let Some(address) = daemon_config.listen {
+            let health = health::Health {
+                heartbeat: Arc::clone(&heartbeat),
+                metrics: Arc::clone(&metrics),
+                database: pipeline.config().database.clone(),
+            };
+            health::serve(address, health)
+                .await
+                .map_err(|source| DaemonError::Listen { address, source })?;
+        }
         Ok(Daemon {
             limit: Arc::new(Semaphore::new(pipeline.config().fetch.concurrency)),
             pipeline,
@@ -144,8 +171,9 @@ impl Daemon {
             in_flight: HashSet::new(),
             tasks: JoinSet::new(),
             counters: Counters::default(),
-            heartbeat: Arc::new(AtomicI64::new(Utc::now().timestamp_millis())),
+            heartbeat,
             _lock: lock,
+            metrics,
         })
     }
 
@@ -189,7 +217,11 @@ impl Daemon {
                     FeedOutcome::Failed(_) => self.counters.failed_passes += 1,
                     _ => {}
                 }
+                self.metrics.record(&report);
                 plan::plan_next(&used, &mut self.plan, &feed, &report).await;
+                if let Some(due) = self.plan.due_of(&feed.name) {
+                    self.metrics.set_next_due(&feed.name, due);
+                }
                 self.report_status();
             }
             Err(error) => {

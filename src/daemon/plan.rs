@@ -43,6 +43,11 @@ impl Plan {
         self.feeds.len()
     }
 
+    /// When the feed named `name` is due, if it is planned.
+    pub fn due_of(&self, name: &str) -> Option<DateTime<Utc>> {
+        self.feeds.get(name).map(|p| p.due)
+    }
+
     /// The feeds due at `now` that are not in flight.
     pub fn due(&self, now: DateTime<Utc>, in_flight: &HashSet<String>) -> Vec<FeedConfig> {
         self.feeds

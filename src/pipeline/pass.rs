@@ -83,6 +83,7 @@ impl Pipeline {
                     feed: feed.name,
                     outcome: FeedOutcome::Failed(Arc::new(FeedError::Internal)),
                     notes: Vec::new(),
+                    elapsed: std::time::Duration::ZERO,
                 })
             })
             .collect()
@@ -105,6 +106,7 @@ impl Pipeline {
             feed: feed.name.clone(),
             outcome,
             notes,
+            elapsed: started.elapsed(),
         };
         match leased {
             Ok(true) => {}

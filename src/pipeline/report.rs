@@ -35,6 +35,8 @@ pub struct FeedReport {
     pub outcome: FeedOutcome,
     /// Things the user should know that did not stop the pass (a moved feed).
     pub notes: Vec<String>,
+    /// How long the pass took.
+    pub elapsed: std::time::Duration,
 }
 
 impl FeedReport {

@@ -147,4 +147,13 @@ impl Store {
         )?;
         Ok(())
     }
+
+    /// How many articles wait for their files.
+    pub fn pending_count(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM entries WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
 }
