@@ -34,6 +34,7 @@ pub struct Metrics {
     written: Counter,
     updated: Counter,
     duplicates: Counter,
+    bytes: Counter,
     feeds_failing: Gauge,
     consecutive_failures: Family<FeedLabel, Gauge>,
     next_due: Family<FeedLabel, Gauge>,
@@ -83,6 +84,12 @@ impl Metrics {
             "Stories skipped because another feed wrote them",
             duplicates.clone(),
         );
+        let bytes = Counter::default();
+        registry.register(
+            "fetched_bytes",
+            "Body bytes fetched (after decompression)",
+            bytes.clone(),
+        );
         let feeds_failing = Gauge::default();
         registry.register(
             "feeds_failing",
@@ -124,6 +131,7 @@ impl Metrics {
             written,
             updated,
             duplicates,
+            bytes,
             feeds_failing,
             consecutive_failures,
             next_due,
@@ -149,6 +157,7 @@ impl Metrics {
             FeedOutcome::Failed(_) => "failed",
         };
         self.passes.get_or_create(&ResultLabel { result }).inc();
+        self.bytes.inc_by(report.bytes);
         self.pass_duration.observe(report.elapsed.as_secs_f64());
         if matches!(report.outcome, FeedOutcome::Busy | FeedOutcome::NotDue(_)) {
             return;
@@ -210,6 +219,7 @@ mod tests {
             outcome,
             notes: Vec::new(),
             elapsed: Duration::from_millis(30),
+            bytes: 100,
         };
         metrics.record(&report(
             "a",
@@ -232,6 +242,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("tidings_feeds_failing 0"), "{text}");
+        assert!(text.contains("tidings_fetched_bytes_total 200"), "{text}");
         assert!(text.contains("tidings_build_info{version="), "{text}");
         let unlabelled = Metrics::new(false).encode();
         assert!(!unlabelled.contains("feed_next_due"), "{unlabelled}");

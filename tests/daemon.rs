@@ -548,6 +548,10 @@ async fn health_readiness_and_metrics_are_served_and_counters_move() {
         metrics.contains("tidings_feed_next_due_timestamp_seconds{feed=\"f\"}"),
         "{metrics}"
     );
+    assert!(
+        !metrics.contains("tidings_fetched_bytes_total 0\n"),
+        "bytes were fetched: {metrics}"
+    );
     assert_eq!(http_get(port, "/healthz").map(|(s, _)| s), Some(200));
     assert_eq!(http_get(port, "/readyz").map(|(s, _)| s), Some(200));
     assert_eq!(http_get(port, "/nope").map(|(s, _)| s), Some(404));

@@ -33,6 +33,8 @@ struct Attempt {
     /// The feed's new address (permanent redirects, autodiscovery), to store.
     moved_to: Option<url::Url>,
     notes: Vec<String>,
+    /// Body bytes fetched (after decompression), all rounds together.
+    bytes: u64,
 }
 
 /// How one round of fetching ended.
@@ -84,6 +86,7 @@ impl Pipeline {
                     outcome: FeedOutcome::Failed(Arc::new(FeedError::Internal)),
                     notes: Vec::new(),
                     elapsed: std::time::Duration::ZERO,
+                    bytes: 0,
                 })
             })
             .collect()
@@ -102,23 +105,24 @@ impl Pipeline {
         let leased = self
             .with_store(move |store| store.try_lease(&name, &url, &holder, Utc::now(), ttl))
             .await;
-        let report = |outcome, notes| FeedReport {
+        let report = |outcome, notes, bytes| FeedReport {
             feed: feed.name.clone(),
             outcome,
             notes,
             elapsed: started.elapsed(),
+            bytes,
         };
         match leased {
             Ok(true) => {}
             Ok(false) => {
                 tracing::info!(feed = %feed.name, "another tidings process is fetching this feed; skipped");
-                return report(FeedOutcome::Busy, Vec::new());
+                return report(FeedOutcome::Busy, Vec::new(), 0);
             }
             Err(error) => {
-                return report(FeedOutcome::Failed(Arc::new(error.into())), Vec::new());
+                return report(FeedOutcome::Failed(Arc::new(error.into())), Vec::new(), 0);
             }
         }
-        let (outcome, notes) = self.run_leased_feed(feed, mode).await;
+        let (outcome, notes, bytes) = self.run_leased_feed(feed, mode).await;
         log_outcome(&feed.name, &outcome, started.elapsed());
         let (name, holder) = (feed.name.clone(), self.holder.clone());
         if let Err(error) = self
@@ -127,14 +131,14 @@ impl Pipeline {
         {
             tracing::warn!(feed = %feed.name, error = %crate::error::ErrorChain(&error), "could not release the feed's lease; it expires by itself");
         }
-        report(outcome, notes)
+        report(outcome, notes, bytes)
     }
 
     async fn run_leased_feed(
         self: &Arc<Self>,
         feed: &FeedConfig,
         mode: PassMode,
-    ) -> (FeedOutcome, Vec<String>) {
+    ) -> (FeedOutcome, Vec<String>, u64) {
         match self.pass(feed, mode).await {
             Ok(done) => done,
             Err(error) => {
@@ -146,7 +150,7 @@ impl Pipeline {
                 if let Err(store_error) = self.record(feed, record).await {
                     tracing::error!(feed = %feed.name, error = %crate::error::ErrorChain(&store_error), "could not record the failure in the database");
                 }
-                (FeedOutcome::Failed(Arc::new(error)), Vec::new())
+                (FeedOutcome::Failed(Arc::new(error)), Vec::new(), 0)
             }
         }
     }
@@ -155,7 +159,7 @@ impl Pipeline {
         self: &Arc<Self>,
         feed: &FeedConfig,
         mode: PassMode,
-    ) -> Result<(FeedOutcome, Vec<String>), FeedError> {
+    ) -> Result<(FeedOutcome, Vec<String>, u64), FeedError> {
         let (name, url) = (feed.name.clone(), feed.url.to_string());
         let state = self
             .with_store(move |store| store.feed_state(&name, &url))
@@ -166,7 +170,7 @@ impl Pipeline {
         if let (PassMode::HonourServer, Some(until)) = (mode, state.not_before)
             && until > Utc::now()
         {
-            return Ok((FeedOutcome::NotDue(until), Vec::new()));
+            return Ok((FeedOutcome::NotDue(until), Vec::new(), 0));
         }
         let mut attempt = Attempt {
             url: state
@@ -177,9 +181,10 @@ impl Pipeline {
             validators: state.validators.clone(),
             moved_to: None,
             notes: Vec::new(),
+            bytes: 0,
         };
         let found = match self.round(feed, &state, &mut attempt, true).await? {
-            Round::Finished(outcome) => return Ok((outcome, attempt.notes)),
+            Round::Finished(outcome) => return Ok((outcome, attempt.notes, attempt.bytes)),
             Round::Discovered(found) => found,
         };
         // The URL was a page naming its feed: one more round, at the feed.
@@ -189,7 +194,7 @@ impl Pipeline {
         attempt.url = found;
         attempt.validators = Validators::default();
         match self.round(feed, &state, &mut attempt, false).await? {
-            Round::Finished(outcome) => Ok((outcome, attempt.notes)),
+            Round::Finished(outcome) => Ok((outcome, attempt.notes, attempt.bytes)),
             Round::Discovered(_) => Err(FeedError::DiscoveredPageIsNoFeed),
         }
     }
@@ -221,7 +226,10 @@ impl Pipeline {
                 self.record(feed, record).await?;
                 return Ok(Round::Finished(FeedOutcome::NotModified));
             }
-            FetchStatus::Fetched(document) => document,
+            FetchStatus::Fetched(document) => {
+                attempt.bytes += document.body.len() as u64;
+                document
+            }
         };
         let body_hash = hex(&Sha256::digest(&document.body));
         let validators = document.validators.clone();

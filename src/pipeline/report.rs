@@ -37,6 +37,8 @@ pub struct FeedReport {
     pub notes: Vec<String>,
     /// How long the pass took.
     pub elapsed: std::time::Duration,
+    /// Body bytes fetched (after decompression); 0 for a 304.
+    pub bytes: u64,
 }
 
 impl FeedReport {
