@@ -4,10 +4,12 @@
 //! and hyphens) are substituted into a template that was checked to be relative and free of
 //! `..`, so no feed can make tidings write outside its output folder.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use chrono::{DateTime, Datelike};
 use chrono_tz::Tz;
@@ -308,23 +310,60 @@ pub fn write_atomic(dir: &Path, relative: &Path, contents: &[u8]) -> Result<(), 
         source,
     };
     let parent = target.parent().unwrap_or(dir);
-    std::fs::create_dir_all(parent).map_err(io_err)?;
     // Temporary files live in one hidden folder of the output dir (same file system, so
     // the rename is atomic), where a crash's leftovers are easy to find and remove.
     let temp_dir = dir.join(TEMP_DIR);
-    std::fs::create_dir_all(&temp_dir).map_err(io_err)?;
     let temp = temp_dir.join(temp_name(&target));
-    let result = (|| {
+    let attempt = || -> std::io::Result<()> {
+        ensure_folder(parent)?;
+        ensure_folder(&temp_dir)?;
         let mut file = std::fs::File::create(&temp)?;
         file.write_all(contents)?;
         drop(file);
         std::fs::rename(&temp, &target)
-    })();
+    };
+    let result = attempt().or_else(|error| {
+        // A folder made earlier and deleted since (someone cleaned the output): forget
+        // what is known to exist and try once more.
+        if error.kind() == std::io::ErrorKind::NotFound {
+            forget_folders();
+            attempt()
+        } else {
+            Err(error)
+        }
+    });
     if let Err(source) = result {
         let _ = std::fs::remove_file(&temp);
         return Err(io_err(source));
     }
     Ok(())
+}
+
+/// Folders this process made or found: a batch of thousands of articles in a few
+/// folders asks the file system once per folder, not once per file (each
+/// `create_dir_all` of an existing folder is a failing `mkdir`).
+fn known_folders() -> &'static Mutex<HashSet<PathBuf>> {
+    static KNOWN: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+    KNOWN.get_or_init(|| Mutex::new(HashSet::new()))
+}
+
+fn ensure_folder(folder: &Path) -> std::io::Result<()> {
+    let mut known = known_folders()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if known.contains(folder) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(folder)?;
+    known.insert(folder.to_path_buf());
+    Ok(())
+}
+
+fn forget_folders() {
+    known_folders()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clear();
 }
 
 /// Flushes every file written under `dir` to disk: one `syncfs` for a whole batch of
@@ -454,6 +493,19 @@ mod tests {
         std::fs::write(dir.path().join(TEMP_DIR).join(&mine), b"x").expect("write");
         assert_eq!(remove_stale_temp_files(dir.path()), 1);
         assert!(dir.path().join(TEMP_DIR).join(mine).exists());
+    }
+
+    #[test]
+    fn a_folder_deleted_after_a_write_is_made_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_atomic(dir.path(), Path::new("f/2025/a.md"), b"one").expect("write");
+        std::fs::remove_dir_all(dir.path().join("f")).expect("clean up");
+        std::fs::remove_dir_all(dir.path().join(TEMP_DIR)).expect("clean up");
+        write_atomic(dir.path(), Path::new("f/2025/b.md"), b"two").expect("write again");
+        assert_eq!(
+            std::fs::read(dir.path().join("f/2025/b.md")).expect("read"),
+            b"two"
+        );
     }
 
     #[test]
