@@ -33,7 +33,8 @@ mod store;
 pub use article::markdown::{convert_html, html_to_markdown};
 pub use article::text::{clean_title, html_to_plain_text, summarize};
 pub use article::{
-    Article, FeedContext, Identity, bound_fields, disambiguate_keys, identify, normalise,
+    Article, FeedContext, Identity, bound_fields, disambiguate_keys, identify, identify_entries,
+    normalise,
 };
 pub use daemon::{DaemonError, run as run_daemon};
 pub use error::ErrorChain;

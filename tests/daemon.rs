@@ -83,6 +83,17 @@ impl Drop for Daemon {
     }
 }
 
+/// Answers every GET of `at` with the feed `body`.
+async fn serve_rss(server: &MockServer, at: &str, body: &str) {
+    Mock::given(method("GET"))
+        .and(path(at))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(body.to_string(), "application/rss+xml"),
+        )
+        .mount(server)
+        .await;
+}
+
 /// Polls `condition` every 50 ms until it holds or `limit` passes.
 async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
@@ -112,13 +123,7 @@ fn rss(items: &[(&str, &str)]) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn new_entries_appear_within_two_periods() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/feed.xml"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_raw(rss(&[("a1", "First")]), "application/rss+xml"),
-        )
-        .mount(&server)
-        .await;
+    serve_rss(&server, "/feed.xml", &rss(&[("a1", "First")])).await;
     let config = format!(
         "{FAST}{}",
         feed_toml(
@@ -207,22 +212,8 @@ async fn a_failing_feed_backs_off_and_recovers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_adds_a_feed_and_a_broken_config_is_not_taken() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/a.xml"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(rss(&[("a1", "From A")]), "application/rss+xml"),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/b.xml"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(rss(&[("b1", "From B")]), "application/rss+xml"),
-        )
-        .mount(&server)
-        .await;
+    serve_rss(&server, "/a.xml", &rss(&[("a1", "From A")])).await;
+    serve_rss(&server, "/b.xml", &rss(&[("b1", "From B")])).await;
     let feed_a = feed_toml("a", &format!("{}/a.xml", server.uri()), "*/1 * * * * *");
     let sandbox = Sandbox::with_config_text(&format!("{FAST}{feed_a}"));
     let mut daemon = Daemon::start(&sandbox, &[]);
@@ -377,13 +368,7 @@ async fn server_timing_hints_delay_the_next_fetch() {
         .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "3600"))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/plain.xml"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_raw(rss(&[("p1", "Plain")]), "application/rss+xml"),
-        )
-        .mount(&server)
-        .await;
+    serve_rss(&server, "/plain.xml", &rss(&[("p1", "Plain")])).await;
     let config = format!(
         "{FAST}{}{}{}",
         feed_toml(
@@ -426,13 +411,7 @@ async fn server_timing_hints_delay_the_next_fetch() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_daemon_on_one_database_refuses_to_start() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/feed.xml"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_raw(rss(&[("a", "A")]), "application/rss+xml"),
-        )
-        .mount(&server)
-        .await;
+    serve_rss(&server, "/feed.xml", &rss(&[("a", "A")])).await;
     let sandbox = Sandbox::with_config_text(&feed_toml(
         "f",
         &format!("{}/feed.xml", server.uri()),
@@ -465,13 +444,7 @@ async fn a_second_daemon_on_one_database_refuses_to_start() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_start_up_spread_is_capped_by_the_feeds_interval() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/feed.xml"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_raw(rss(&[("a", "A")]), "application/rss+xml"),
-        )
-        .mount(&server)
-        .await;
+    serve_rss(&server, "/feed.xml", &rss(&[("a", "A")])).await;
     // A minute of start-up spread, a feed due every two seconds.
     let sandbox = Sandbox::with_config_text(&format!(
         "[daemon]\nstartup_spread_secs = 60\njitter_secs = 0\n{}",
@@ -515,14 +488,7 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn health_readiness_and_metrics_are_served_and_counters_move() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/feed.xml"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(rss(&[("a", "A"), ("b", "B")]), "application/rss+xml"),
-        )
-        .mount(&server)
-        .await;
+    serve_rss(&server, "/feed.xml", &rss(&[("a", "A"), ("b", "B")])).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("free port")
         .local_addr()

@@ -6,8 +6,7 @@
 use chrono::{DateTime, Utc};
 use tidings::config;
 use tidings::{
-    Article, FeedContext, ParseError, Source, disambiguate_keys, identify, normalise,
-    parse_document,
+    Article, FeedContext, ParseError, Source, identify_entries, normalise, parse_document,
 };
 
 const BASE: &str = "https://feeds.example.org/feed";
@@ -42,13 +41,7 @@ fn read(bytes: &[u8], content_type: &str) -> Result<Vec<Article>, ParseError> {
         parsed.feed.entries.len()
     );
     let context = FeedContext::from_feed(&parsed.feed, &url::Url::parse(BASE).expect("url"));
-    let mut identities: Vec<_> = parsed
-        .feed
-        .entries
-        .iter()
-        .map(|e| identify(e, &context))
-        .collect();
-    disambiguate_keys(&mut identities);
+    let identities = identify_entries(&parsed.feed.entries, &context);
     Ok(parsed
         .feed
         .entries

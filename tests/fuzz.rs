@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 use tidings::config::{self, FrontMatter};
 use tidings::{
-    ArticlePaths, FeedContext, PathTemplate, RenderSettings, Source, disambiguate_keys, identify,
-    normalise, parse_document, render_article,
+    ArticlePaths, FeedContext, PathTemplate, RenderSettings, Source, identify_entries, normalise,
+    parse_document, render_article,
 };
 
 /// Splices real feeds break with.
@@ -148,13 +148,7 @@ fn run_through_everything(bytes: &[u8]) {
     };
     let base = url::Url::parse("https://fuzz.example/feed").expect("url");
     let context = FeedContext::from_feed(&parsed.feed, &base);
-    let mut identities: Vec<_> = parsed
-        .feed
-        .entries
-        .iter()
-        .map(|e| identify(e, &context))
-        .collect();
-    disambiguate_keys(&mut identities);
+    let identities = identify_entries(&parsed.feed.entries, &context);
     let template = PathTemplate::parse("{feed}/{year}/{date}-{slug}.md").expect("template");
     let paths = ArticlePaths {
         dir,

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use tidings::config::{self, FrontMatter};
 use tidings::{
     Article, ArticlePaths, ClaimOptions, Document, FeedContext, PathTemplate, Pipeline,
-    RenderSettings, Source, Store, Validators, disambiguate_keys, identify, lease_holder_name,
-    normalise, parse_feed, render_article,
+    RenderSettings, Source, Store, Validators, identify_entries, lease_holder_name, normalise,
+    parse_feed, render_article,
 };
 
 const FEED_URL: &str = "https://blog.example.com/feed.xml";
@@ -46,12 +46,7 @@ fn articles_of(xml: &str, feed: &config::FeedConfig) -> Vec<Article> {
     })
     .expect("a feed");
     let context = FeedContext::from_feed(&parsed, &base);
-    let mut identities: Vec<_> = parsed
-        .entries
-        .iter()
-        .map(|e| identify(e, &context))
-        .collect();
-    disambiguate_keys(&mut identities);
+    let identities = identify_entries(&parsed.entries, &context);
     parsed
         .entries
         .iter()

@@ -135,6 +135,14 @@ pub(crate) fn entry_page(links: &[Link], base: Option<&Url>) -> Option<Url> {
         .find_map(|l| clean_url(&l.href, base))
 }
 
+/// The identities of a document's entries, in order: [`identify`] each, then
+/// [`disambiguate_keys`] across them.
+pub fn identify_entries(entries: &[Entry], context: &FeedContext) -> Vec<Identity> {
+    let mut identities: Vec<Identity> = entries.iter().map(|e| identify(e, context)).collect();
+    disambiguate_keys(&mut identities);
+    identities
+}
+
 /// Gives entries that share a guid but not a link keys of their own (`guid#link`), so a
 /// feed that repeats one guid on every item, or on two items, loses none of them. Entries
 /// whose guid is unique keep the guid as their key.

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-pub use identity::{Identity, disambiguate_keys, identify};
+pub use identity::{Identity, disambiguate_keys, identify, identify_entries};
 pub use normalise::normalise;
 
 use crate::links::clean_url;

@@ -68,32 +68,15 @@ async fn answer<B>(request: &Request<B>, health: &Health) -> Response<Full<Bytes
                 )
             }
         }
-        "/readyz" => {
-            let database = health.database.clone();
-            let answered = tokio::task::spawn_blocking(move || {
-                Store::open_read_only(&database).map(|store| store.map(|s| s.pending_count()))
-            })
-            .await;
-            match answered {
-                Ok(Ok(Some(Ok(pending)))) => {
-                    health.metrics.set_pending(pending);
-                    text(StatusCode::OK, "ready\n")
-                }
-                _ => text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the database does not answer\n",
-                ),
-            }
-        }
+        "/readyz" => match refresh_pending(health).await {
+            Some(_) => text(StatusCode::OK, "ready\n"),
+            None => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database does not answer\n",
+            ),
+        },
         "/metrics" => {
-            let database = health.database.clone();
-            if let Ok(Ok(Some(Ok(pending)))) = tokio::task::spawn_blocking(move || {
-                Store::open_read_only(&database).map(|store| store.map(|s| s.pending_count()))
-            })
-            .await
-            {
-                health.metrics.set_pending(pending);
-            }
+            refresh_pending(health).await;
             let mut response = text(StatusCode::OK, &health.metrics.encode());
             response.headers_mut().insert(
                 hyper::header::CONTENT_TYPE,
@@ -105,6 +88,23 @@ async fn answer<B>(request: &Request<B>, health: &Health) -> Response<Full<Bytes
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
+}
+
+/// Asks the database (read-only, on the blocking pool) how many articles wait for their
+/// files and updates the gauge; `None` when the database does not answer.
+async fn refresh_pending(health: &Health) -> Option<i64> {
+    let database = health.database.clone();
+    let pending = tokio::task::spawn_blocking(move || {
+        Store::open_read_only(&database)
+            .ok()
+            .flatten()
+            .and_then(|store| store.pending_count().ok())
+    })
+    .await
+    .ok()
+    .flatten()?;
+    health.metrics.set_pending(pending);
+    Some(pending)
 }
 
 fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {

@@ -5,9 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{FeedError, Pipeline};
-use crate::article::{
-    Article, FeedContext, Identity, bound_fields, disambiguate_keys, identify, normalise,
-};
+use crate::article::{Article, FeedContext, bound_fields, identify_entries, normalise};
 use crate::config::{Dedup, FeedConfig, OnUpdate};
 use crate::feed::{ParseError, ParsedDocument, Source, discover_feed, parse_document, update_hint};
 use crate::fetch::Document;
@@ -74,12 +72,7 @@ impl Pipeline {
             bound_fields(entry, limits.max_field_bytes);
         }
         let context = FeedContext::from_feed(&parsed, &document.final_url);
-        let mut identities: Vec<Identity> = parsed
-            .entries
-            .iter()
-            .map(|e| identify(e, &context))
-            .collect();
-        disambiguate_keys(&mut identities);
+        let identities = identify_entries(&parsed.entries, &context);
         // Entries the feed repeats exactly as before need no HTML work at all.
         let unchanged = self.store().unchanged_keys(&feed.name, &identities)?;
         let articles: Vec<Article> = parsed
