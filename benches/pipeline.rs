@@ -377,6 +377,7 @@ fn main() {
                     tags: vec![],
                     entry_categories: vec![],
                     thumbnail: None,
+                    author: None,
                 })
                 .collect();
             let options = tidings::ClaimOptions {
@@ -391,7 +392,7 @@ fn main() {
                 feed: &feed,
             };
             store
-                .claim(&feed, &articles, options, Utc::now(), &paths)
+                .claim(&feed, &articles, &[], options, Utc::now(), &paths)
                 .expect("claim");
         }
     });

@@ -19,6 +19,7 @@ mod daemon;
 mod error;
 mod feed;
 mod fetch;
+mod filter;
 mod html;
 mod links;
 mod metrics;

@@ -55,6 +55,10 @@ enum Command {
         /// cache lifetime, ttl).
         #[arg(long)]
         force: bool,
+        /// Record the feeds' current entries as seen without writing them (a new
+        /// subscription with a long backlog); later entries are written as usual.
+        #[arg(long, conflicts_with = "force")]
+        catchup: bool,
         /// Write the run's metrics (Prometheus text format) to this file, atomically:
         /// for node_exporter's textfile collector under a timer.
         #[arg(long, value_name = "PATH")]
@@ -114,9 +118,12 @@ fn main() -> ExitCode {
         Command::Fetch {
             feeds,
             force,
+            catchup,
             metrics_file,
         } => {
-            let mode = if *force {
+            let mode = if *catchup {
+                PassMode::CatchUp
+            } else if *force {
                 PassMode::Force
             } else {
                 PassMode::HonourServer
@@ -331,6 +338,8 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
                 moved_to: None,
                 written: 0,
                 pending: 0,
+                filtered: 0,
+                caught_up: 0,
             });
         }
     }
@@ -345,8 +354,8 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<24} {:<20} {:<12} {:>8} {:>7} {:<20} LAST ERROR",
-        "FEED", "LAST FETCH", "RESULT", "ARTICLES", "ERRORS", "NEXT DUE"
+        "{:<24} {:<20} {:<12} {:>8} {:>8} {:>9} {:>7} {:<20} LAST ERROR",
+        "FEED", "LAST FETCH", "RESULT", "ARTICLES", "FILTERED", "CAUGHT-UP", "ERRORS", "NEXT DUE"
     );
     for s in &statuses {
         if let Some(moved) = &s.moved_to {
@@ -359,11 +368,13 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
             format!("{} (removed)", s.name)
         };
         println!(
-            "{:<24} {:<20} {:<12} {:>8} {:>7} {:<20} {}",
+            "{:<24} {:<20} {:<12} {:>8} {:>8} {:>9} {:>7} {:<20} {}",
             name,
             s.last_fetch_at.as_deref().unwrap_or("never"),
             s.last_result.as_deref().unwrap_or("-"),
             s.written + s.pending,
+            s.filtered,
+            s.caught_up,
             s.error_count,
             s.next_due.as_deref().unwrap_or("-"),
             s.last_error.as_deref().unwrap_or("")
@@ -424,9 +435,15 @@ fn render(config: Config, names: &[String]) -> anyhow::Result<ExitCode> {
     };
     let report = pipeline.render_written(&feeds)?;
     println!(
-        "rendered: {} rewritten, {} unchanged, {} deleted downstream (left deleted)",
-        report.rewritten, report.unchanged, report.missing
+        "rendered: {} rewritten, {} unchanged, {} deleted downstream (left deleted), {} held by filters now written",
+        report.rewritten, report.unchanged, report.missing, report.released
     );
+    if report.now_blocked > 0 {
+        println!(
+            "note: {} written article(s) match today's filters; their files are left in place (delete them by hand if they should go)",
+            report.now_blocked
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

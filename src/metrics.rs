@@ -228,6 +228,7 @@ mod tests {
                 updated: 1,
                 unchanged: 0,
                 duplicates: 0,
+                ..ClaimReport::default()
             }),
         ));
         metrics.record(&report("b", FeedOutcome::NotModified));

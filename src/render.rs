@@ -338,6 +338,7 @@ mod tests {
             tags: vec!["t1".into(), "t2".into()],
             entry_categories: Vec::new(),
             thumbnail: None,
+            author: None,
         };
         let front_matter = FrontMatter::default();
         let settings = RenderSettings {

@@ -225,7 +225,23 @@ async fn sighup_adds_a_feed_and_a_broken_config_is_not_taken() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(daemon.is_running(), "a bad reload must not stop the daemon");
 
+    // Valid TOML with an invalid filter rule: not taken either (feed b is not fetched).
     let feed_b = feed_toml("b", &format!("{}/b.xml", server.uri()), "*/1 * * * * *");
+    std::fs::write(
+        sandbox.config_path(),
+        common::allowing_loopback(&format!(
+            "{FAST}[filters]\nblock = [\"title:(unclosed\"]\n{feed_a}{feed_b}"
+        )),
+    )
+    .expect("write");
+    daemon.signal("HUP");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(daemon.is_running(), "a bad rule must not stop the daemon");
+    assert!(
+        !sandbox.articles().keys().any(|k| k.starts_with("b/")),
+        "a configuration with a bad rule is not taken"
+    );
+
     std::fs::write(
         sandbox.config_path(),
         common::allowing_loopback(&format!("{FAST}{feed_a}{feed_b}")),

@@ -46,6 +46,7 @@ fn article(title: &str, summary: &str, tag: &str) -> Article {
         tags: vec![tag.into(), "second".into()],
         entry_categories: Vec::new(),
         thumbnail: None,
+        author: None,
     }
 }
 

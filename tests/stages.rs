@@ -124,6 +124,7 @@ fn rendering_puts_entry_tags_and_the_entry_thumbnail_in_when_asked() {
         tags: vec!["blog".into()],
         entry_categories: vec!["Rust".into(), "BLOG".into()],
         thumbnail: Some("https://example.com/t.jpg".into()),
+        author: None,
     };
     let front_matter = FrontMatter::default();
     let settings = RenderSettings {
@@ -256,7 +257,7 @@ fn claim(
         cross_feed_dedup: true,
     };
     store
-        .claim(feed, articles, options, now, &paths)
+        .claim(feed, articles, &[], options, now, &paths)
         .expect("claim")
 }
 
@@ -408,7 +409,7 @@ fn a_fetched_document_is_claimed_and_written_once() {
     }
     };
     pipeline
-        .process_document(&feed, &document())
+        .process_document(&feed, &document(), false)
         .expect("processed");
     assert_eq!(pipeline.write_pending(Some("blog")).expect("written"), 2);
     let first = output.join("blog/first-post.md");
@@ -421,7 +422,7 @@ fn a_fetched_document_is_claimed_and_written_once() {
         .expect("mtime");
 
     pipeline
-        .process_document(&feed, &document())
+        .process_document(&feed, &document(), false)
         .expect("processed again");
     assert_eq!(pipeline.write_pending(Some("blog")).expect("nothing"), 0);
     assert_eq!(

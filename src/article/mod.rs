@@ -74,6 +74,9 @@ pub struct Article {
     /// first image of the body.
     #[serde(default)]
     pub thumbnail: Option<String>,
+    /// The entry's author(s), plain text (`dc:creator`, `<author>`), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
 }
 
 impl Article {

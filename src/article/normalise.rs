@@ -59,7 +59,19 @@ pub fn normalise(
             .filter(|c| !c.is_empty())
             .collect(),
         thumbnail,
+        author: author_of(entry),
     }
+}
+
+/// The entry's authors' names, plain text, joined with commas.
+fn author_of(entry: &Entry) -> Option<String> {
+    let names: Vec<String> = entry
+        .authors
+        .iter()
+        .filter_map(|person| person.name.as_deref().map(clean_title))
+        .filter(|name| !name.is_empty())
+        .collect();
+    (!names.is_empty()).then(|| names.join(", "))
 }
 
 /// Where an entry's body and summary come from: each a text and whether it is plain

@@ -20,7 +20,42 @@ pub struct ConfigFile {
     pub fetch: FetchTable,
     pub daemon: DaemonTable,
     pub front_matter: FrontMatterOverrides,
+    pub filters: FiltersTable,
+    pub hooks: HooksTable,
     pub feeds: Vec<FeedTable>,
+}
+
+/// `[filters]`: rules for every feed (a feed's own rules add to these).
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FiltersTable {
+    pub block: Vec<String>,
+    pub keep: Vec<String>,
+    /// 0: no age limit.
+    pub max_age_days: u32,
+}
+
+/// `[hooks]`: what runs when a pass changed files.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HooksTable {
+    pub after_pass: Vec<String>,
+    pub timeout_secs: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl Default for HooksTable {
+    fn default() -> Self {
+        HooksTable {
+            after_pass: Vec::new(),
+            timeout_secs: 300,
+            webhook: None,
+            secret: None,
+        }
+    }
 }
 
 /// `[storage]`.
@@ -50,6 +85,8 @@ pub struct OutputTable {
     pub entry_tags: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thumbnail: Option<ThumbnailMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<PathBuf>,
 }
 
 impl Default for OutputTable {
@@ -62,6 +99,7 @@ impl Default for OutputTable {
             on_update: OnUpdate::Rewrite,
             entry_tags: false,
             thumbnail: None,
+            template: None,
         }
     }
 }
@@ -206,4 +244,11 @@ pub struct FeedTable {
     pub thumbnail: Option<ThumbnailMode>,
     pub front_matter: Option<FrontMatterOverrides>,
     pub allow_private_networks: Option<bool>,
+    #[serde(default)]
+    pub block: Vec<String>,
+    #[serde(default)]
+    pub keep: Vec<String>,
+    pub max_age_days: Option<u32>,
+    pub initial_entries: Option<usize>,
+    pub template: Option<PathBuf>,
 }

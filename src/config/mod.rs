@@ -118,8 +118,24 @@ pub struct Config {
     pub fetch: FetchConfig,
     /// How `tidings run` schedules.
     pub daemon: DaemonConfig,
+    /// What runs after a pass that changed files.
+    pub hooks: HooksConfig,
     /// The feeds, each with its settings resolved.
     pub feeds: Vec<FeedConfig>,
+}
+
+/// `[hooks]`: the next tool downstream.
+#[derive(Debug, Clone, Default)]
+pub struct HooksConfig {
+    /// A command (argv, no shell) run after a pass that wrote, updated or removed files;
+    /// empty: none.
+    pub after_pass: Vec<String>,
+    /// How long the command may run before it is killed.
+    pub timeout: Duration,
+    /// Where the new and updated articles are POSTed as JSON.
+    pub webhook: Option<Url>,
+    /// The HMAC-SHA256 key of the webhook's signature header.
+    pub secret: Option<String>,
 }
 
 /// How `tidings run` schedules.
@@ -209,6 +225,10 @@ pub struct FeedConfig {
     pub front_matter: FrontMatter,
     /// Whether its requests may reach private and local addresses (an intranet feed).
     pub allow_private_networks: bool,
+    /// Which entries are written: the global rules and its own.
+    pub filters: crate::filter::Filters,
+    /// On the feed's first fetch, only the newest this many entries are written.
+    pub initial_entries: Option<usize>,
 }
 
 /// What happens when a known entry's content or title changes.

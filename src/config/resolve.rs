@@ -9,10 +9,15 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use url::Url;
 
-use super::file::{ConfigFile, DaemonTable, FeedTable, FetchTable, OutputTable, ThumbnailMode};
-use super::{
-    Config, ConfigError, DaemonConfig, FeedConfig, FetchConfig, FrontMatter, OutputConfig,
+use super::file::{
+    ConfigFile, DaemonTable, FeedTable, FetchTable, FiltersTable, HooksTable, OutputTable,
+    ThumbnailMode,
 };
+use super::{
+    Config, ConfigError, DaemonConfig, FeedConfig, FetchConfig, FrontMatter, HooksConfig,
+    OutputConfig,
+};
+use crate::filter::{Filters, Rule};
 use crate::output::PathTemplate;
 use crate::schedule::{Schedule, Timing};
 
@@ -62,6 +67,8 @@ pub(super) fn resolve(file: ConfigFile, source: &Path, base: &Path) -> Result<Co
             .map_err(|e| invalid.at("daemon.schedule", e.to_string()))?,
     );
     let global_front_matter = FrontMatter::default().overridden_by(&file.front_matter);
+    let global_filters = resolve_filters(&file.filters, &invalid)?;
+    let hooks = resolve_hooks(&file.hooks, &invalid)?;
     let mut seen_names = HashSet::new();
     let mut seen_urls = std::collections::HashMap::new();
     let mut feeds = Vec::with_capacity(file.feeds.len());
@@ -90,6 +97,7 @@ pub(super) fn resolve(file: ConfigFile, source: &Path, base: &Path) -> Result<Co
             allow_private_networks: fetch.allow_private_networks,
             schedule: &default_schedule,
             front_matter: &global_front_matter,
+            filters: &global_filters,
         };
         feeds.push(resolve_feed(feed, &globals, &key, &invalid)?);
     }
@@ -99,7 +107,61 @@ pub(super) fn resolve(file: ConfigFile, source: &Path, base: &Path) -> Result<Co
         output,
         fetch,
         daemon,
+        hooks,
         feeds,
+    })
+}
+
+/// Compiles `rules` (given at `key`); an invalid one names its index and column.
+fn compile_rules(
+    rules: &[String],
+    key: &str,
+    invalid: &Invalid<'_>,
+) -> Result<Vec<Rule>, ConfigError> {
+    rules
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            Rule::parse(text).map_err(|e| invalid.at(&format!("{key}[{index}]"), e.to_string()))
+        })
+        .collect()
+}
+
+fn resolve_filters(table: &FiltersTable, invalid: &Invalid<'_>) -> Result<Filters, ConfigError> {
+    Ok(Filters {
+        block: compile_rules(&table.block, "filters.block", invalid)?,
+        keep: compile_rules(&table.keep, "filters.keep", invalid)?,
+        max_age_days: (table.max_age_days > 0).then_some(table.max_age_days),
+    })
+}
+
+fn resolve_hooks(table: &HooksTable, invalid: &Invalid<'_>) -> Result<HooksConfig, ConfigError> {
+    if table
+        .after_pass
+        .first()
+        .is_some_and(|program| program.trim().is_empty())
+    {
+        return Err(invalid.at(
+            "hooks.after_pass",
+            "the program (first item) must not be empty",
+        ));
+    }
+    let webhook = table
+        .webhook
+        .as_deref()
+        .map(|text| check_feed_url(text).map_err(|m| invalid.at("hooks.webhook", m)))
+        .transpose()?;
+    if table.secret.is_some() && webhook.is_none() {
+        return Err(invalid.at(
+            "hooks.secret",
+            "is only used with hooks.webhook, which is not set",
+        ));
+    }
+    Ok(HooksConfig {
+        after_pass: table.after_pass.clone(),
+        timeout: invalid.seconds("hooks.timeout_secs", table.timeout_secs)?,
+        webhook,
+        secret: table.secret.clone(),
     })
 }
 
@@ -172,6 +234,7 @@ struct Globals<'a> {
     allow_private_networks: bool,
     schedule: &'a Arc<Schedule>,
     front_matter: &'a FrontMatter,
+    filters: &'a Filters,
 }
 
 fn resolve_feed(
@@ -199,7 +262,25 @@ fn resolve_feed(
         Some(o) => globals.front_matter.clone().overridden_by(o),
         None => globals.front_matter.clone(),
     };
+    let mut filters = globals.filters.clone();
+    filters
+        .block
+        .extend(compile_rules(&feed.block, &key("block"), invalid)?);
+    filters
+        .keep
+        .extend(compile_rules(&feed.keep, &key("keep"), invalid)?);
+    if let Some(days) = feed.max_age_days {
+        filters.max_age_days = (days > 0).then_some(days);
+    }
+    if feed.initial_entries == Some(0) {
+        return Err(invalid.at(
+            &key("initial_entries"),
+            "must be at least 1 (`tidings fetch --catchup` writes none)",
+        ));
+    }
     Ok(FeedConfig {
+        filters,
+        initial_entries: feed.initial_entries,
         categories: feed.categories.unwrap_or_else(|| vec![feed.name.clone()]),
         tags: feed.tags.unwrap_or_else(|| vec![feed.name.clone()]),
         url,
@@ -248,7 +329,7 @@ fn parse_zone(name: Option<&str>) -> Result<Tz, String> {
 
 /// A feed name becomes a folder name and a label: keep it to characters that are safe in
 /// a file name on every system.
-fn check_feed_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_feed_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("must not be empty".into());
     }
@@ -270,7 +351,7 @@ fn check_feed_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_feed_url(text: &str) -> Result<Url, String> {
+pub(crate) fn check_feed_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text.trim()).map_err(|e| format!("{text:?} is not a valid URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{text:?} must be an http or https URL"));

@@ -24,6 +24,9 @@ pub enum PassMode {
     HonourServer,
     /// Fetch now whatever the server asked (`tidings fetch --force`).
     Force,
+    /// Fetch now and record every new entry as seen without writing it
+    /// (`tidings fetch --catchup`).
+    CatchUp,
 }
 
 /// Where a pass is fetching from, and what it has learnt on the way.
@@ -35,6 +38,8 @@ struct Attempt {
     notes: Vec<String>,
     /// Body bytes fetched (after decompression), all rounds together.
     bytes: u64,
+    /// New entries are recorded as seen, not written (`fetch --catchup`).
+    catch_up: bool,
 }
 
 /// How one round of fetching ended.
@@ -182,6 +187,7 @@ impl Pipeline {
             moved_to: None,
             notes: Vec::new(),
             bytes: 0,
+            catch_up: mode == PassMode::CatchUp,
         };
         let found = match self.round(feed, &state, &mut attempt, true).await? {
             Round::Finished(outcome) => return Ok((outcome, attempt.notes, attempt.bytes)),
@@ -244,8 +250,9 @@ impl Pipeline {
             return Ok(Round::Finished(FeedOutcome::SameContent));
         }
         let feed_config = feed.clone();
+        let catch_up = attempt.catch_up;
         let processed = self
-            .blocking(move |p| p.process_document(&feed_config, &document))
+            .blocking(move |p| p.process_document(&feed_config, &document, catch_up))
             .await?;
         match processed {
             Processed::Claimed {

@@ -9,8 +9,9 @@ use crate::article::{Article, FeedContext, bound_fields, identify_entries, norma
 use crate::config::{Dedup, FeedConfig, OnUpdate};
 use crate::feed::{ParseError, ParsedDocument, Source, discover_feed, parse_document, update_hint};
 use crate::fetch::Document;
+use crate::filter::Verdict;
 use crate::output::ArticlePaths;
-use crate::store::{ClaimOptions, ClaimReport};
+use crate::store::{Admission, ClaimOptions, ClaimReport};
 
 /// What a document turned out to be.
 pub enum Processed {
@@ -34,6 +35,7 @@ impl Pipeline {
         &self,
         feed: &FeedConfig,
         document: &Document,
+        catch_up: bool,
     ) -> Result<Processed, FeedError> {
         let parsed = match self.parse_document(feed, document) {
             Ok(parsed) => parsed,
@@ -90,7 +92,8 @@ impl Pipeline {
                 )
             })
             .collect();
-        let mut report = self.claim(feed, &articles, now)?;
+        let admissions = self.admissions(feed, &articles, catch_up, now)?;
+        let mut report = self.claim(feed, &articles, &admissions, now)?;
         report.unchanged += unchanged.len();
         Ok(Processed::Claimed {
             report,
@@ -114,10 +117,50 @@ impl Pipeline {
         })
     }
 
+    /// What is done with each article if it is new: the filters' verdict; then, on a
+    /// catch-up, every article is only recorded as seen, and on a feed's first fetch with
+    /// `initial_entries = N`, all but the newest N it would write are.
+    fn admissions(
+        &self,
+        feed: &FeedConfig,
+        articles: &[Article],
+        catch_up: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Admission>, FeedError> {
+        let mut admissions: Vec<Admission> = articles
+            .iter()
+            .map(|article| match feed.filters.judge(article, now) {
+                Verdict::Write => Admission::Write,
+                Verdict::Filtered(reason) => Admission::Filtered(reason),
+            })
+            .collect();
+        let limit = if catch_up {
+            Some(0)
+        } else if let Some(n) = feed.initial_entries
+            && !self.store().has_entries(&feed.name)?
+        {
+            Some(n)
+        } else {
+            None
+        };
+        if let Some(limit) = limit {
+            let mut writable: Vec<usize> = (0..articles.len())
+                .filter(|&i| admissions[i] == Admission::Write)
+                .collect();
+            // Newest first; undated entries after the dated ones, in the feed's order.
+            writable.sort_by_key(|&i| std::cmp::Reverse(articles[i].published));
+            for &i in writable.iter().skip(limit) {
+                admissions[i] = Admission::Seen;
+            }
+        }
+        Ok(admissions)
+    }
+
     fn claim(
         &self,
         feed: &FeedConfig,
         articles: &[Article],
+        admissions: &[Admission],
         now: DateTime<Utc>,
     ) -> Result<ClaimReport, FeedError> {
         let options = ClaimOptions {
@@ -133,6 +176,6 @@ impl Pipeline {
         };
         Ok(self
             .store()
-            .claim(&feed.name, articles, options, now, &paths)?)
+            .claim(&feed.name, articles, admissions, options, now, &paths)?)
     }
 }

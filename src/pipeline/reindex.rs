@@ -104,6 +104,7 @@ impl Pipeline {
             tags: read.tags,
             entry_categories: Vec::new(),
             thumbnail: None,
+            author: None,
         };
         Some((feed.name.clone(), feed.url.to_string(), article, date))
     }

@@ -54,11 +54,20 @@ impl fmt::Display for FeedReport {
         match &self.outcome {
             FeedOutcome::NotModified => write!(f, "{}: unchanged (not modified)", self.feed),
             FeedOutcome::SameContent => write!(f, "{}: unchanged (same content)", self.feed),
-            FeedOutcome::Processed(r) => write!(
-                f,
-                "{}: {} new, {} updated, {} unchanged, {} duplicates",
-                self.feed, r.new, r.updated, r.unchanged, r.duplicates
-            ),
+            FeedOutcome::Processed(r) => {
+                write!(
+                    f,
+                    "{}: {} new, {} updated, {} unchanged, {} duplicates",
+                    self.feed, r.new, r.updated, r.unchanged, r.duplicates
+                )?;
+                if r.filtered > 0 {
+                    write!(f, ", {} filtered", r.filtered)?;
+                }
+                if r.caught_up > 0 {
+                    write!(f, ", {} caught up (not written)", r.caught_up)?;
+                }
+                Ok(())
+            }
             FeedOutcome::Busy => write!(
                 f,
                 "{}: skipped (another tidings process is fetching it)",
@@ -117,6 +126,10 @@ pub struct Totals {
     pub duplicates: usize,
     /// Feeds whose pass failed.
     pub failed: usize,
+    /// New entries a filter held back.
+    pub filtered: usize,
+    /// New entries recorded as seen without writing them.
+    pub caught_up: usize,
 }
 
 impl Totals {
@@ -138,6 +151,8 @@ impl Totals {
                     totals.new += r.new;
                     totals.updated += r.updated;
                     totals.duplicates += r.duplicates;
+                    totals.filtered += r.filtered;
+                    totals.caught_up += r.caught_up;
                 }
                 FeedOutcome::Failed(_) => totals.failed += 1,
             }
@@ -152,6 +167,13 @@ impl fmt::Display for Totals {
             f,
             "total: {} feed(s), {} new, {} updated, {} duplicates, {} unchanged feed(s), {} failed",
             self.feeds, self.new, self.updated, self.duplicates, self.unchanged_feeds, self.failed
-        )
+        )?;
+        if self.filtered > 0 {
+            write!(f, ", {} filtered", self.filtered)?;
+        }
+        if self.caught_up > 0 {
+            write!(f, ", {} caught up", self.caught_up)?;
+        }
+        Ok(())
     }
 }

@@ -5,6 +5,7 @@ use chrono::Utc;
 
 use super::{Pipeline, PipelineError};
 use crate::config::FeedConfig;
+use crate::filter::Verdict;
 use crate::output::{WriteError, remove_stale_temp_files, sync_filesystem, write_atomic};
 use crate::render::{RenderSettings, render_article};
 use crate::store::StoredEntry;
@@ -18,6 +19,10 @@ pub struct RenderReport {
     pub unchanged: usize,
     /// Files deleted downstream: left deleted.
     pub missing: usize,
+    /// Entries a filter held back that today's rules let through: written now.
+    pub released: usize,
+    /// Written articles today's rules would block: their files are left in place.
+    pub now_blocked: usize,
 }
 
 impl Pipeline {
@@ -115,8 +120,24 @@ impl Pipeline {
     /// not touched (their mtime stays), and files someone deleted stay deleted.
     pub fn render_written(&self, feeds: &[FeedConfig]) -> Result<RenderReport, PipelineError> {
         let mut report = RenderReport::default();
+        let now = Utc::now();
         for feed in feeds {
+            // Held entries the rules now allow become pending and are written like any.
+            let released: Vec<i64> = self
+                .store()
+                .filtered(&feed.name)?
+                .into_iter()
+                .filter(|entry| feed.filters.judge(&entry.article, now) == Verdict::Write)
+                .map(|entry| entry.id)
+                .collect();
+            if !released.is_empty() {
+                self.store().release_filtered(&released)?;
+                report.released += self.write_pending(Some(&feed.name))?;
+            }
             for entry in self.store().written(Some(&feed.name))? {
+                if feed.filters.judge(&entry.article, now) != Verdict::Write {
+                    report.now_blocked += 1;
+                }
                 let Some(text) = self.render_entry(&entry) else {
                     continue;
                 };

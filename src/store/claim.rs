@@ -26,6 +26,34 @@ pub struct ClaimReport {
     pub unchanged: usize,
     /// New here, but the same story was already written by another feed.
     pub duplicates: usize,
+    /// New (or edited while held), kept but not written: a filter holds them.
+    pub filtered: usize,
+    /// New, recorded as seen and never written (`--catchup`, `initial_entries`).
+    pub caught_up: usize,
+}
+
+/// What is done with an entry the claim has not written before.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Admission {
+    /// Written.
+    #[default]
+    Write,
+    /// Kept with its article but not written, for this reason (a filter rule); written
+    /// later if the rules change and `tidings render` runs, or the entry is edited into
+    /// what the rules allow.
+    Filtered(String),
+    /// Recorded as seen and never written (`fetch --catchup`, `initial_entries`).
+    Seen,
+}
+
+impl Admission {
+    fn state(&self) -> (&'static str, Option<&str>) {
+        match self {
+            Admission::Write => ("pending", None),
+            Admission::Filtered(reason) => ("filtered", Some(reason)),
+            Admission::Seen => ("seen", None),
+        }
+    }
 }
 
 /// How a feed's articles are claimed.
@@ -40,11 +68,13 @@ pub struct ClaimOptions {
 impl Store {
     /// Claims a feed's articles in one transaction: unknown keys are inserted as pending at
     /// a free path, known keys whose content changed go back to pending at their old path,
-    /// the rest are left alone. `paths` chooses a new article's path.
+    /// the rest are left alone. `paths` chooses a new article's path. `admissions` says,
+    /// article by article, what is done with one not written before (missing: written).
     pub fn claim(
         &mut self,
         feed: &str,
         articles: &[Article],
+        admissions: &[Admission],
         options: ClaimOptions,
         now: DateTime<Utc>,
         paths: &ArticlePaths<'_>,
@@ -56,16 +86,19 @@ impl Store {
         {
             let mut claim = Claim::prepare(&tx, feed, options, now)?;
             let mut seen_keys = HashSet::new();
-            for article in articles {
+            for (index, article) in articles.iter().enumerate() {
                 // A document that lists one entry twice describes one entry.
                 if !seen_keys.insert(article.key.as_str()) {
                     continue;
                 }
-                match claim.decide(article, paths)? {
+                let admission = admissions.get(index).unwrap_or(&Admission::Write);
+                match claim.decide(article, admission, paths)? {
                     Decision::New => report.new += 1,
                     Decision::Updated => report.updated += 1,
                     Decision::Unchanged => report.unchanged += 1,
                     Decision::Duplicate => report.duplicates += 1,
+                    Decision::Filtered => report.filtered += 1,
+                    Decision::Seen => report.caught_up += 1,
                 }
             }
         }
@@ -102,6 +135,15 @@ enum Decision {
     Updated,
     Unchanged,
     Duplicate,
+    Filtered,
+    Seen,
+}
+
+/// A known entry as stored.
+struct Known {
+    id: i64,
+    content_hash: String,
+    state: String,
 }
 
 /// The statements of one feed's claim, prepared once per transaction.
@@ -134,26 +176,26 @@ impl<'tx> Claim<'tx> {
             options,
             now,
             find: tx.prepare_cached(
-                "SELECT id, content_hash FROM entries WHERE feed = ?1 AND key = ?2",
+                "SELECT id, content_hash, state FROM entries WHERE feed = ?1 AND key = ?2",
             )?,
             find_by_guid: tx.prepare_cached(
-                "SELECT id, content_hash FROM entries WHERE feed = ?1 AND key = ?2 AND canonical_link IS ?3",
+                "SELECT id, content_hash, state FROM entries WHERE feed = ?1 AND key = ?2 AND canonical_link IS ?3",
             )?,
             known_duplicate: tx
                 .prepare_cached("SELECT 1 FROM duplicates WHERE feed = ?1 AND key = ?2")?,
             written_elsewhere: tx.prepare_cached(
-                "SELECT feed FROM entries WHERE canonical_link = ?1 AND feed != ?2 LIMIT 1",
+                "SELECT feed FROM entries WHERE canonical_link = ?1 AND feed != ?2 AND state IN ('pending', 'written') LIMIT 1",
             )?,
             insert_duplicate: tx.prepare_cached(
                 "INSERT OR IGNORE INTO duplicates (feed, key, canonical_link, written_by, first_seen) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?,
             path_used: tx.prepare_cached("SELECT 1 FROM entries WHERE path = ?1")?,
             insert: tx.prepare_cached(
-                "INSERT INTO entries (feed, key, canonical_link, path, content_hash, article, date, first_seen, state, raw_hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9)",
+                "INSERT INTO entries (feed, key, canonical_link, path, content_hash, article, date, first_seen, state, raw_hash, held_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?,
             update: tx.prepare_cached(
-                "UPDATE entries SET content_hash = ?2, article = ?3, state = 'pending', raw_hash = ?4 WHERE id = ?1",
+                "UPDATE entries SET content_hash = ?2, article = ?3, state = ?4, raw_hash = ?5, held_by = ?6 WHERE id = ?1",
             )?,
             refresh_raw: tx.prepare_cached("UPDATE entries SET raw_hash = ?2 WHERE id = ?1")?,
             rekey: tx.prepare_cached("UPDATE entries SET key = ?2 WHERE id = ?1")?,
@@ -163,49 +205,89 @@ impl<'tx> Claim<'tx> {
     fn decide(
         &mut self,
         article: &Article,
+        admission: &Admission,
         paths: &ArticlePaths<'_>,
     ) -> Result<Decision, StoreError> {
         let hash = article.content_hash();
         match self.known(article, &hash)? {
-            Some((id, stored_hash)) if stored_hash == hash || !self.options.rewrite_updates => {
-                // Same content from changed raw text (or an edit to ignore): remember the
-                // raw text so it is not converted again next time.
-                self.refresh_raw.execute(params![id, article.raw_hash])?;
+            Some(known) if known.content_hash == hash => {
+                // Same content from changed raw text: remember the raw text so it is not
+                // converted again next time.
+                self.refresh_raw
+                    .execute(params![known.id, article.raw_hash])?;
                 Ok(Decision::Unchanged)
             }
-            Some((id, _)) => {
-                self.update.execute(params![
-                    id,
-                    hash,
-                    serde_json::to_string(article)?,
-                    article.raw_hash
-                ])?;
-                Ok(Decision::Updated)
-            }
+            Some(known) => self.edited(&known, article, &hash, admission),
             None if self
                 .known_duplicate
                 .exists(params![self.feed, article.key])? =>
             {
                 Ok(Decision::Unchanged)
             }
-            None if self.record_if_written_elsewhere(article)? => Ok(Decision::Duplicate),
+            None if matches!(admission, Admission::Write)
+                && self.record_if_written_elsewhere(article)? =>
+            {
+                Ok(Decision::Duplicate)
+            }
             None => {
-                self.insert_new(article, &hash, paths)?;
-                Ok(Decision::New)
+                self.insert_new(article, &hash, admission, paths)?;
+                Ok(match admission {
+                    Admission::Write => Decision::New,
+                    Admission::Filtered(_) => Decision::Filtered,
+                    Admission::Seen => Decision::Seen,
+                })
             }
         }
+    }
+
+    /// A known entry whose content changed. A written (or pending) one is rewritten when
+    /// `on_update` says so; a filtered one stays held unless the rules now let it through
+    /// (then it is new to the reader); one recorded as seen stays unwritten.
+    fn edited(
+        &mut self,
+        known: &Known,
+        article: &Article,
+        hash: &str,
+        admission: &Admission,
+    ) -> Result<Decision, StoreError> {
+        let (state, held_by, decision) = match known.state.as_str() {
+            "filtered" => match admission {
+                Admission::Filtered(reason) => {
+                    ("filtered", Some(reason.as_str()), Decision::Filtered)
+                }
+                _ => ("pending", None, Decision::New),
+            },
+            "seen" => ("seen", None, Decision::Unchanged),
+            _ if !self.options.rewrite_updates => {
+                self.refresh_raw
+                    .execute(params![known.id, article.raw_hash])?;
+                return Ok(Decision::Unchanged);
+            }
+            _ => ("pending", None, Decision::Updated),
+        };
+        self.update.execute(params![
+            known.id,
+            hash,
+            serde_json::to_string(article)?,
+            state,
+            article.raw_hash,
+            held_by
+        ])?;
+        Ok(decision)
     }
 
     /// The stored id and content digest of the article's entry, if it is known: by its
     /// key, else (an entry first stored under its bare guid) by guid and link, else (an
     /// entry stored under its title-and-date key) by that key and the same content, in
     /// which case the row takes the new key.
-    fn known(
-        &mut self,
-        article: &Article,
-        hash: &str,
-    ) -> Result<Option<(i64, String)>, StoreError> {
-        let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?));
+    fn known(&mut self, article: &Article, hash: &str) -> Result<Option<Known>, StoreError> {
+        let row = |r: &rusqlite::Row<'_>| {
+            Ok(Known {
+                id: r.get(0)?,
+                content_hash: r.get(1)?,
+                state: r.get(2)?,
+            })
+        };
         if let Some(known) = self
             .find
             .query_row(params![self.feed, article.key], row)
@@ -222,13 +304,13 @@ impl<'tx> Claim<'tx> {
         // A story `tidings reindex` found on disk, by its link.
         if let Some(link) = article.canonical_link.as_deref() {
             let found_key = format!("{REINDEXED}{link}");
-            if let Some((id, stored)) = self
+            if let Some(known) = self
                 .find
                 .query_row(params![self.feed, found_key], row)
                 .optional()?
             {
-                self.rekey.execute(params![id, article.key])?;
-                return Ok(Some((id, stored)));
+                self.rekey.execute(params![known.id, article.key])?;
+                return Ok(Some(known));
             }
         }
         let Some(legacy) = article.legacy_key.as_deref() else {
@@ -239,9 +321,9 @@ impl<'tx> Claim<'tx> {
             .query_row(params![self.feed, legacy], row)
             .optional()?
         {
-            Some((id, stored)) if stored == hash => {
-                self.rekey.execute(params![id, article.key])?;
-                Ok(Some((id, stored)))
+            Some(known) if known.content_hash == hash => {
+                self.rekey.execute(params![known.id, article.key])?;
+                Ok(Some(known))
             }
             _ => Ok(None),
         }
@@ -278,8 +360,10 @@ impl<'tx> Claim<'tx> {
         &mut self,
         article: &Article,
         hash: &str,
+        admission: &Admission,
         paths: &ArticlePaths<'_>,
     ) -> Result<(), StoreError> {
+        let (state, held_by) = admission.state();
         let date = article.date(self.now);
         let path_used = &mut self.path_used;
         let feed = self.feed;
@@ -299,7 +383,9 @@ impl<'tx> Claim<'tx> {
             serde_json::to_string(article)?,
             timestamp(date),
             timestamp(self.now),
+            state,
             article.raw_hash,
+            held_by,
         ])?;
         Ok(())
     }

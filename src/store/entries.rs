@@ -39,6 +39,26 @@ impl Store {
         self.entries_in_state("written", feed)
     }
 
+    /// Entries of `feed` a filter holds back.
+    pub fn filtered(&self, feed: &str) -> Result<Vec<StoredEntry>, StoreError> {
+        self.entries_in_state("filtered", Some(feed))
+    }
+
+    /// Makes held entries pending: the rules now let them through.
+    pub fn release_filtered(&mut self, ids: &[i64]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut statement = tx.prepare_cached(
+                "UPDATE entries SET state = 'pending', held_by = NULL WHERE id = ?1 AND state = 'filtered'",
+            )?;
+            for id in ids {
+                statement.execute([id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Forgets entries first seen before `cutoff` (and duplicate records as old): their
     /// stories will be written again if a feed still carries them. Pending entries are
     /// kept. Returns how many were forgotten.
@@ -46,7 +66,7 @@ impl Store {
         let tx = self.conn.transaction()?;
         let cutoff = timestamp(cutoff);
         let entries = tx.execute(
-            "DELETE FROM entries WHERE state = 'written' AND first_seen <= ?1",
+            "DELETE FROM entries WHERE state IN ('written', 'filtered', 'seen') AND first_seen <= ?1",
             [&cutoff],
         )?;
         let duplicates = tx.execute("DELETE FROM duplicates WHERE first_seen <= ?1", [&cutoff])?;
@@ -146,6 +166,14 @@ impl Store {
             ],
         )?;
         Ok(())
+    }
+
+    /// Whether anything of `feed` was ever claimed (its first fetch has none).
+    pub fn has_entries(&self, feed: &str) -> Result<bool, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT 1 FROM entries WHERE feed = ?1 LIMIT 1")?;
+        Ok(statement.exists([feed])?)
     }
 
     /// How many articles wait for their files.

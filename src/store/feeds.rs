@@ -79,6 +79,10 @@ pub struct FeedStatus {
     pub written: i64,
     /// Articles claimed but not yet written.
     pub pending: i64,
+    /// Entries a filter holds back (kept, not written).
+    pub filtered: i64,
+    /// Entries recorded as seen and not written (`--catchup`, `initial_entries`).
+    pub caught_up: i64,
 }
 
 impl Store {
@@ -220,7 +224,9 @@ impl Store {
         let mut statement = self.conn.prepare(
             "SELECT f.name, f.url, f.last_fetch_at, f.last_result, f.last_error, f.error_count, f.next_due, f.effective_url,
                     (SELECT COUNT(*) FROM entries e WHERE e.feed = f.name AND e.state = 'written'),
-                    (SELECT COUNT(*) FROM entries e WHERE e.feed = f.name AND e.state = 'pending')
+                    (SELECT COUNT(*) FROM entries e WHERE e.feed = f.name AND e.state = 'pending'),
+                    (SELECT COUNT(*) FROM entries e WHERE e.feed = f.name AND e.state = 'filtered'),
+                    (SELECT COUNT(*) FROM entries e WHERE e.feed = f.name AND e.state = 'seen')
              FROM feeds f ORDER BY f.name",
         )?;
         let rows = statement.query_map([], |row| {
@@ -235,6 +241,8 @@ impl Store {
                 moved_to: row.get(7)?,
                 written: row.get(8)?,
                 pending: row.get(9)?,
+                filtered: row.get(10)?,
+                caught_up: row.get(11)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -26,7 +26,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, TransactionBehavior};
 
-pub use claim::{ClaimOptions, ClaimReport};
+pub use claim::{Admission, ClaimOptions, ClaimReport};
 pub use entries::StoredEntry;
 pub use feeds::{FeedState, FeedStatus, FetchRecord};
 pub use lease::lease_holder_name;
@@ -82,6 +82,40 @@ CREATE INDEX entries_canonical ON entries (canonical_link);
     // The digest of an entry as the feed wrote it: when it has not changed, the entry is
     // not converted again.
     "ALTER TABLE entries ADD COLUMN raw_hash TEXT;",
+    // Entries kept but not written: `filtered` (a block or keep rule, an age limit; the
+    // rule is in `held_by`) and `seen` (`fetch --catchup`, `initial_entries`). SQLite
+    // cannot change a CHECK constraint, so the table is rebuilt.
+    r"
+CREATE TABLE entries_next (
+    id             INTEGER PRIMARY KEY,
+    feed           TEXT NOT NULL,
+    key            TEXT NOT NULL,
+    canonical_link TEXT,
+    path           TEXT NOT NULL UNIQUE,
+    content_hash   TEXT NOT NULL,
+    article        TEXT NOT NULL,
+    date           TEXT NOT NULL,
+    first_seen     TEXT NOT NULL,
+    state          TEXT NOT NULL CHECK (state IN ('pending', 'written', 'filtered', 'seen')),
+    written_at     TEXT,
+    raw_hash       TEXT,
+    held_by        TEXT,
+    UNIQUE (feed, key)
+) STRICT;
+INSERT INTO entries_next (id, feed, key, canonical_link, path, content_hash, article, date, first_seen, state, written_at, raw_hash)
+    SELECT id, feed, key, canonical_link, path, content_hash, article, date, first_seen, state, written_at, raw_hash FROM entries;
+DROP TABLE entries;
+ALTER TABLE entries_next RENAME TO entries;
+CREATE INDEX entries_pending ON entries (state) WHERE state = 'pending';
+CREATE INDEX entries_canonical ON entries (canonical_link);
+CREATE TABLE hooks (
+    name        TEXT PRIMARY KEY,
+    last_run_at TEXT NOT NULL,
+    ok          INTEGER NOT NULL,
+    detail      TEXT NOT NULL,
+    failures    INTEGER NOT NULL DEFAULT 0
+) STRICT;
+",
 ];
 
 /// Why the database could not do what was asked.
@@ -336,4 +370,48 @@ fn path_text(path: &Path) -> String {
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
         .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_of_the_previous_schema_keeps_its_entries_and_learns_the_new_states() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).expect("open");
+            for migration in &MIGRATIONS[..5] {
+                conn.execute_batch(migration).expect("old schema");
+            }
+            conn.pragma_update(None, "user_version", 5)
+                .expect("version");
+            conn.execute(
+                "INSERT INTO entries (feed, key, path, content_hash, article, date, first_seen, state, written_at, raw_hash)
+                 VALUES ('a', 'k', 'a/x.md', 'h', '{}', 'd', 'f', 'written', 'w', 'r')",
+                [],
+            )
+            .expect("old row");
+        }
+        let store = Store::open(&path).expect("migrated");
+        let (state, path_text): (String, String) = store
+            .conn
+            .query_row("SELECT state, path FROM entries WHERE key = 'k'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .expect("row kept");
+        assert_eq!((state.as_str(), path_text.as_str()), ("written", "a/x.md"));
+        store
+            .conn
+            .execute("UPDATE entries SET state = 'filtered' WHERE key = 'k'", [])
+            .expect("the new state is allowed");
+        assert!(
+            store
+                .conn
+                .execute("UPDATE entries SET state = 'bogus' WHERE key = 'k'", [])
+                .is_err(),
+            "the CHECK constraint is still there"
+        );
+    }
 }
