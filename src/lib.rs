@@ -48,13 +48,13 @@ pub use output::{
     ArticlePaths, PathTemplate, TemplateError, WriteError, slugify, sync_filesystem, write_atomic,
 };
 pub use pipeline::{
-    FeedError, FeedOutcome, FeedReport, PassMode, Pipeline, PipelineError, ReindexReport,
-    RenderReport, Totals,
+    FeedError, FeedOutcome, FeedReport, PassMode, Pipeline, PipelineError, ProbedFeed,
+    ReindexReport, RenderReport, Totals, probe_feed,
 };
 pub use render::{RenderSettings, render_article, yaml_double_quoted};
 pub use runtime::{build_runtime, limit_allocator_arenas};
 pub use schedule::{Schedule, ScheduleError, Timing};
 pub use store::{
-    ClaimOptions, ClaimReport, FeedState, FeedStatus, FetchRecord, Store, StoreError, StoredEntry,
-    lease_holder_name,
+    Admission, ClaimOptions, ClaimReport, FeedState, FeedStatus, FetchRecord, Store, StoreError,
+    StoredEntry, lease_holder_name,
 };

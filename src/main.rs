@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
+use tidings::config::edit::{ConfigDocument, EditError, FeedNames, NewFeed};
 use tidings::config::{self, Config, FeedConfig};
 use tidings::{ErrorChain, FeedReport, FeedStatus, PassMode, Pipeline, Store, Totals};
 
@@ -85,6 +86,41 @@ enum Command {
     /// Rebuild what tidings knows from the articles on disk (after the database was lost
     /// or replaced): each article is recorded as written, so none is written twice.
     Reindex,
+    /// Subscribe to a feed: fetch URL once (an HTML page's feed is found by
+    /// autodiscovery), name it after its title unless --name is given, and append it to
+    /// the configuration file, comments and layout kept.
+    Add {
+        /// The feed's URL, or a page that links to its feed.
+        url: String,
+        /// The feed's name (default: made from the feed's title).
+        #[arg(long)]
+        name: Option<String>,
+        /// Its crontab schedule (default: daemon.schedule).
+        #[arg(long, value_name = "CRON")]
+        schedule: Option<String>,
+    },
+    /// Remove a feed from the configuration file (its articles and what the database
+    /// knows of it are kept).
+    Remove {
+        /// The feed's name.
+        name: String,
+    },
+    /// Subscribe to every feed of an OPML file (folders become categories); feeds already
+    /// configured and invalid entries are skipped and listed. The file is changed once,
+    /// or not at all.
+    Import {
+        /// The OPML file (from Feedly, Inoreader, NetNewsWire, Miniflux, newsboat…).
+        file: PathBuf,
+        /// Show what would be added without changing the configuration.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write the subscriptions as OPML 2.0 (stdout, or a file).
+    Export {
+        /// Write to this file (atomically) instead of stdout.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Show each feed's last fetch, result, articles, errors and next due time.
     Status {
         /// Machine-readable output.
@@ -141,6 +177,14 @@ fn main() -> ExitCode {
         Command::Render { feeds } => render(config, feeds),
         Command::Prune { older_than } => prune(&config, *older_than),
         Command::Reindex => reindex(config),
+        Command::Add {
+            url,
+            name,
+            schedule,
+        } => add(&config, url, name.as_deref(), schedule.as_deref()),
+        Command::Remove { name } => remove(&config, name),
+        Command::Import { file, dry_run } => import(&config, file, *dry_run),
+        Command::Export { output } => export(&config, output.as_deref()),
     };
     match result {
         Ok(code) => code,
@@ -158,6 +202,14 @@ fn main() -> ExitCode {
 /// The store or the output folder that cannot be used has its own status; anything else
 /// that stops a command counts as a failure.
 fn exit_status_of(error: &anyhow::Error) -> u8 {
+    // A refused edit of the configuration (a duplicate, an unknown name, a result that
+    // would not load) is a usage error: nothing was changed.
+    if error
+        .downcast_ref::<EditError>()
+        .is_some_and(|e| !matches!(e, EditError::Io { .. }))
+    {
+        return EXIT_USAGE;
+    }
     let store_or_output = error.downcast_ref::<tidings::StoreError>().is_some()
         || error.downcast_ref::<tidings::WriteError>().is_some()
         || error
@@ -289,7 +341,7 @@ fn fetch(
         if let Ok(pending) = pipeline.store().pending_count() {
             metrics.set_pending(pending);
         }
-        write_metrics_file(path, &metrics.encode())
+        write_file_atomically(path, &metrics.encode())
             .with_context(|| format!("cannot write the metrics file {}", path.display()))?;
     }
     let reports = finished.into_inner();
@@ -473,9 +525,203 @@ fn reindex(config: Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn add(
+    config: &Config,
+    url: &str,
+    name: Option<&str>,
+    schedule: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let mut document = ConfigDocument::read(&config.source)?;
+    let given = url::Url::parse(url.trim()).with_context(|| format!("{url:?} is not a URL"))?;
+    let refuse_known = |document: &ConfigDocument, candidate: &str| -> anyhow::Result<()> {
+        if let Some((name, _)) = document
+            .feeds()
+            .into_iter()
+            .find(|(_, known)| config::edit::same_url(known, candidate))
+        {
+            return Err(EditError::DuplicateUrl {
+                url: candidate.to_string(),
+                name,
+            }
+            .into());
+        }
+        Ok(())
+    };
+    refuse_known(&document, given.as_str())?;
+    let runtime = tidings::build_runtime().context("cannot start the async runtime")?;
+    let probed = runtime
+        .block_on(tidings::probe_feed(&config.fetch, &given))
+        .with_context(|| format!("{} is not a feed tidings can read", tidings::masked(url)))?;
+    if probed.url != given {
+        refuse_known(&document, probed.url.as_str())?;
+    }
+    let mut names = FeedNames::of(&document.feeds());
+    let name = match name {
+        Some(name) if names.contains(name) => {
+            return Err(EditError::DuplicateName(name.to_string()).into());
+        }
+        Some(name) => name.to_string(),
+        None => names.derive(probed.title.as_deref(), probed.url.as_str(), false),
+    };
+    let feed = NewFeed {
+        name,
+        url: probed.url.to_string(),
+        schedule: schedule.map(str::to_string),
+        categories: Vec::new(),
+    };
+    document.add(&feed)?;
+    document.save()?;
+    println!(
+        "added to {} ({} entries now, title {:?}):\n",
+        config.source.display(),
+        probed.entries,
+        probed.title.as_deref().unwrap_or("")
+    );
+    println!("[[feeds]]\nname = {:?}\nurl = {:?}", feed.name, feed.url);
+    if let Some(schedule) = &feed.schedule {
+        println!("schedule = {schedule:?}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn remove(config: &Config, name: &str) -> anyhow::Result<ExitCode> {
+    let mut document = ConfigDocument::read(&config.source)?;
+    let url = document.remove(name)?;
+    document.save()?;
+    println!(
+        "removed feed {name:?} ({}) from {}; its articles and its record in the database are kept",
+        tidings::masked(&url),
+        config.source.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn import(config: &Config, file: &std::path::Path, dry_run: bool) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let outlines =
+        config::opml::read_opml(&bytes).with_context(|| format!("{}", file.display()))?;
+    // A feed filed in several folders (Feedly allows it) is one feed in all of them.
+    let mut merged: Vec<config::opml::OpmlFeed> = Vec::with_capacity(outlines.len());
+    for outline in outlines {
+        match merged
+            .iter_mut()
+            .find(|m| config::edit::same_url(&m.xml_url, &outline.xml_url))
+        {
+            Some(first) => {
+                for folder in outline.folders {
+                    if !first.folders.contains(&folder) {
+                        first.folders.push(folder);
+                    }
+                }
+            }
+            None => merged.push(outline),
+        }
+    }
+    let outlines = merged;
+    let mut document = ConfigDocument::read(&config.source)?;
+    let mut names = FeedNames::of(&document.feeds());
+    let (mut added, mut known, mut invalid) = (Vec::new(), Vec::new(), Vec::new());
+    for outline in outlines {
+        let label = outline
+            .text
+            .clone()
+            .unwrap_or_else(|| outline.xml_url.clone());
+        if let Err(reason) = config::check_feed_url(&outline.xml_url) {
+            invalid.push(format!("{label}: {reason}"));
+            continue;
+        }
+        let already = document
+            .feeds()
+            .into_iter()
+            .find(|(_, url)| config::edit::same_url(url, &outline.xml_url));
+        if let Some((name, _)) = already {
+            known.push(format!("{label}: {} (feed {name:?})", outline.xml_url));
+            continue;
+        }
+        let feed = NewFeed {
+            name: names.derive(outline.text.as_deref(), &outline.xml_url, true),
+            url: outline.xml_url.trim().to_string(),
+            schedule: None,
+            categories: outline.folders.clone(),
+        };
+        document.add(&feed)?;
+        added.push(feed);
+    }
+    if !dry_run && !added.is_empty() {
+        document.save()?;
+    }
+    let verb = if dry_run { "would add" } else { "added" };
+    println!(
+        "{verb} {} feed(s) to {}",
+        added.len(),
+        config.source.display()
+    );
+    for feed in &added {
+        let folders = if feed.categories.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", feed.categories.join(", "))
+        };
+        println!(
+            "  + {:<24} {}{folders}",
+            feed.name,
+            tidings::masked(&feed.url)
+        );
+    }
+    if !known.is_empty() {
+        println!("skipped {} already configured:", known.len());
+        known.iter().for_each(|line| println!("  = {line}"));
+    }
+    if !invalid.is_empty() {
+        println!("skipped {} invalid:", invalid.len());
+        invalid.iter().for_each(|line| println!("  ! {line}"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(config: &Config, output: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let identities = match Store::open_read_only(&config.database) {
+        Ok(Some(store)) => store.feed_identities().unwrap_or_default(),
+        _ => Default::default(),
+    };
+    let feeds: Vec<config::opml::ExportFeed<'_>> = config
+        .feeds
+        .iter()
+        .map(|feed| {
+            let (title, site) = identities
+                .get(&feed.name)
+                .map(|known| (known.title.as_deref(), known.site_url.as_deref()))
+                .unwrap_or_default();
+            let default_categories = feed.categories.len() == 1 && feed.categories[0] == feed.name;
+            config::opml::ExportFeed {
+                name: &feed.name,
+                title: title.unwrap_or(&feed.name),
+                xml_url: feed.url.as_str(),
+                html_url: site,
+                categories: if default_categories {
+                    &[]
+                } else {
+                    &feed.categories
+                },
+            }
+        })
+        .collect();
+    let created = chrono::Utc::now().to_rfc2822();
+    let text = config::opml::write_opml(&feeds, &created);
+    match output {
+        Some(path) => {
+            write_file_atomically(path, &text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("exported {} feed(s) to {}", feeds.len(), path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Writes `text` to `path` atomically (a temporary file beside it, then a rename), so a
 /// collector never reads half a file.
-fn write_metrics_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+fn write_file_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(format!(".{}.tmp", std::process::id()));
     let temporary = PathBuf::from(temporary);

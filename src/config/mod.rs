@@ -6,11 +6,15 @@
 //! - `resolve`: the file to a [`Config`]: paths made absolute, values checked (names,
 //!   URLs, schedules, time zones, path template, limits), per-feed values merged with the
 //!   global ones. Errors name the key (`feeds[1].name`).
+//! - `edit`: the file changed in place, comments kept (`add`, `remove`, `import`).
+//! - `opml`: subscription lists in and out (`import`, `export`).
 //! - this module: the validated types, where the file is looked for, and loading.
 //!
 //! The rest of the program only ever sees a configuration that makes sense.
 
+pub mod edit;
 mod file;
+pub mod opml;
 mod resolve;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +29,7 @@ use crate::output::PathTemplate;
 use crate::schedule::{Schedule, Timing};
 
 pub use file::default_user_agent;
+pub use resolve::check_feed_url;
 
 /// Where the configuration file is looked for when `--config` is not given, after
 /// `$TIDINGS_CONFIG`.

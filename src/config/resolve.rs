@@ -351,7 +351,8 @@ pub(crate) fn check_feed_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub(crate) fn check_feed_url(text: &str) -> Result<Url, String> {
+/// An http(s) URL with a host: what a feed (or a webhook) may be; the message says why not.
+pub fn check_feed_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text.trim()).map_err(|e| format!("{text:?} is not a valid URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{text:?} must be an http or https URL"));

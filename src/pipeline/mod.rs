@@ -13,11 +13,13 @@
 //!   written), also for `tidings render`.
 //! - [`report`]: what a pass did, for the person at the terminal and the log.
 //! - [`reindex`]: what tidings knows rebuilt from the articles on disk.
+//! - [`probe`]: one fetch of a URL for `tidings add` (autodiscovery, the feed's title).
 //!
 //! CPU work, SQLite and file writes run on tokio's blocking pool; only fetching runs on
 //! the async workers.
 
 pub mod pass;
+pub mod probe;
 pub mod process;
 pub mod reindex;
 pub mod report;
@@ -29,6 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Semaphore;
 
 pub use pass::PassMode;
+pub use probe::{ProbedFeed, probe_feed};
 pub use reindex::ReindexReport;
 pub use report::{FeedOutcome, FeedReport, Totals};
 pub use write::RenderReport;

@@ -74,6 +74,9 @@ impl Pipeline {
             bound_fields(entry, limits.max_field_bytes);
         }
         let context = FeedContext::from_feed(&parsed, &document.final_url);
+        let (title, site) = feed_identity(&parsed);
+        self.store()
+            .set_feed_identity(&feed.name, title.as_deref(), site.as_deref())?;
         let identities = identify_entries(&parsed.entries, &context);
         // Entries the feed repeats exactly as before need no HTML work at all.
         let unchanged = self.store().unchanged_keys(&feed.name, &identities)?;
@@ -178,4 +181,20 @@ impl Pipeline {
             .store()
             .claim(&feed.name, articles, admissions, options, now, &paths)?)
     }
+}
+
+/// The title a feed gives itself and its site's link (the first link that is not the
+/// feed itself).
+pub fn feed_identity(feed: &feed_rs::model::Feed) -> (Option<String>, Option<String>) {
+    let title = feed
+        .title
+        .as_ref()
+        .map(|t| crate::article::text::clean_title(&t.content))
+        .filter(|t| !t.is_empty());
+    let site = feed
+        .links
+        .iter()
+        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+        .map(|l| l.href.clone());
+    (title, site)
 }

@@ -56,6 +56,15 @@ pub enum FetchRecord {
     },
 }
 
+/// The title and site link a feed gives itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedIdentity {
+    /// Its `<title>`.
+    pub title: Option<String>,
+    /// Its site's link.
+    pub site_url: Option<String>,
+}
+
 /// One feed's stored state, as `tidings status` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FeedStatus {
@@ -217,6 +226,39 @@ impl Store {
             params![name, timestamp(due)],
         )?;
         Ok(())
+    }
+
+    /// Remembers the title and site link a feed gives itself (for `tidings export`).
+    pub fn set_feed_identity(
+        &self,
+        name: &str,
+        title: Option<&str>,
+        site_url: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE feeds SET title = ?2, site_url = ?3 WHERE name = ?1",
+            params![name, title, site_url],
+        )?;
+        Ok(())
+    }
+
+    /// The title and site link each feed gave itself, by name.
+    pub fn feed_identities(
+        &self,
+    ) -> Result<std::collections::HashMap<String, FeedIdentity>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT name, title, site_url FROM feeds")?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                FeedIdentity {
+                    title: row.get(1)?,
+                    site_url: row.get(2)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Every feed the database knows, with its last result and its articles.

@@ -84,7 +84,8 @@ CREATE INDEX entries_canonical ON entries (canonical_link);
     "ALTER TABLE entries ADD COLUMN raw_hash TEXT;",
     // Entries kept but not written: `filtered` (a block or keep rule, an age limit; the
     // rule is in `held_by`) and `seen` (`fetch --catchup`, `initial_entries`). SQLite
-    // cannot change a CHECK constraint, so the table is rebuilt.
+    // cannot change a CHECK constraint, so the table is rebuilt. Also the feed's own title
+    // and site (for `tidings export`) and the last run of each hook (for `status`).
     r"
 CREATE TABLE entries_next (
     id             INTEGER PRIMARY KEY,
@@ -108,6 +109,8 @@ DROP TABLE entries;
 ALTER TABLE entries_next RENAME TO entries;
 CREATE INDEX entries_pending ON entries (state) WHERE state = 'pending';
 CREATE INDEX entries_canonical ON entries (canonical_link);
+ALTER TABLE feeds ADD COLUMN title TEXT;
+ALTER TABLE feeds ADD COLUMN site_url TEXT;
 CREATE TABLE hooks (
     name        TEXT PRIMARY KEY,
     last_run_at TEXT NOT NULL,
