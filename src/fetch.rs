@@ -297,6 +297,24 @@ impl Fetcher {
     }
 }
 
+impl Fetcher {
+    /// POSTs `body` to `url` with `headers` (a webhook the configuration names: any
+    /// address, no redirects followed); returns the answer's status.
+    pub async fn post(
+        &self,
+        url: &Url,
+        body: Vec<u8>,
+        headers: &[(String, String)],
+    ) -> Result<u16, FetchError> {
+        let mut request = self.any_address.post(url.clone()).body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.map_err(classify)?;
+        Ok(response.status().as_u16())
+    }
+}
+
 /// What one feed's requests carry and where they may go.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Request<'a> {

@@ -20,6 +20,7 @@ mod error;
 mod feed;
 mod fetch;
 mod filter;
+mod hooks;
 mod html;
 mod links;
 mod metrics;
@@ -42,6 +43,7 @@ pub use error::ErrorChain;
 pub use feed::dates::parse_date;
 pub use feed::{ParseError, ParsedDocument, Source, discover_feed, parse_document, parse_feed};
 pub use fetch::{ClientError, Document, FetchError, Fetcher, Validators};
+pub use hooks::{HookError, run_once as run_hooks_once, signature as webhook_signature};
 pub use links::{clean_url, masked};
 pub use metrics::Metrics;
 pub use output::{
@@ -49,12 +51,12 @@ pub use output::{
 };
 pub use pipeline::{
     FeedError, FeedOutcome, FeedReport, PassMode, Pipeline, PipelineError, ProbedFeed,
-    ReindexReport, RenderReport, Totals, probe_feed,
+    ReindexReport, RenderReport, Totals, WrittenArticle, probe_feed,
 };
 pub use render::{RenderSettings, render_article, yaml_double_quoted};
 pub use runtime::{build_runtime, limit_allocator_arenas};
 pub use schedule::{Schedule, ScheduleError, Timing};
 pub use store::{
-    Admission, ClaimOptions, ClaimReport, FeedState, FeedStatus, FetchRecord, Store, StoreError,
-    StoredEntry, lease_holder_name,
+    Admission, ClaimOptions, ClaimReport, FeedIdentity, FeedState, FeedStatus, FetchRecord,
+    HookStatus, Store, StoreError, StoredEntry, lease_holder_name,
 };

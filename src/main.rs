@@ -311,13 +311,21 @@ fn fetch(
         return Ok(ExitCode::from(EXIT_USAGE));
     };
     // Articles claimed by an earlier run that stopped before writing them come first.
-    match pipeline.write_all_pending() {
-        Ok(0) => {}
+    let mut written_files = match pipeline.write_all_pending() {
         Ok(written) => {
-            println!("pending: {written} article(s) an earlier run claimed, written now")
+            if !written.is_empty() {
+                println!(
+                    "pending: {} article(s) an earlier run claimed, written now",
+                    written.len()
+                );
+            }
+            written
         }
-        Err(error) => eprintln!("tidings: {}", ErrorChain(&error)),
-    }
+        Err(error) => {
+            eprintln!("tidings: {}", ErrorChain(&error));
+            Vec::new()
+        }
+    };
     let runtime = tidings::build_runtime().context("cannot start the async runtime")?;
     let progress = Progress::new(feeds.len(), verbose);
     let all = feeds.len();
@@ -347,6 +355,10 @@ fn fetch(
     let reports = finished.into_inner();
     let totals = Totals::of(&reports);
     println!("{totals}");
+    // The next tool hears of the files once all feeds are done (also after Ctrl-C: the
+    // files it names are written).
+    written_files.extend(reports.iter().flat_map(|r| r.written.iter().cloned()));
+    runtime.block_on(tidings::run_hooks_once(&pipeline, &written_files));
     if interrupted {
         println!(
             "interrupted: {} of {all} feed(s) not finished (their claimed articles are written by the next run)",
@@ -396,6 +408,10 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         }
     }
     statuses.sort_by(|a, b| a.name.cmp(&b.name));
+    let hooks = match Store::open_read_only(&config.database)? {
+        Some(store) => store.hook_statuses()?,
+        None => Vec::new(),
+    };
     // Credentials in feed URLs are not shown.
     for status in &mut statuses {
         status.url = tidings::masked(&status.url);
@@ -430,6 +446,17 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
             s.error_count,
             s.next_due.as_deref().unwrap_or("-"),
             s.last_error.as_deref().unwrap_or("")
+        );
+    }
+    for hook in &hooks {
+        let result = if hook.ok {
+            format!("ok ({})", hook.detail)
+        } else {
+            format!("FAILED ({} in a row): {}", hook.failures, hook.detail)
+        };
+        println!(
+            "hook {:<19} last run {} {result}",
+            hook.name, hook.last_run_at
         );
     }
     Ok(ExitCode::SUCCESS)

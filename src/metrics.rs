@@ -220,6 +220,7 @@ mod tests {
             notes: Vec::new(),
             elapsed: Duration::from_millis(30),
             bytes: 100,
+            written: Vec::new(),
         };
         metrics.record(&report(
             "a",

@@ -107,6 +107,8 @@ struct Daemon {
     _lock: lock::DaemonLock,
     /// What `/metrics` shows.
     metrics: Arc<crate::metrics::Metrics>,
+    /// The hooks' queues: one command at a time, webhooks beside it.
+    hooks: crate::hooks::HookRunner,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT. `config_path` is read again on SIGHUP.
@@ -139,10 +141,15 @@ impl Daemon {
     async fn start(config: Config) -> Result<Daemon, DaemonError> {
         let lock = lock::DaemonLock::acquire(&config.database)?;
         let pipeline = Pipeline::open(config)?;
+        let hooks = crate::hooks::HookRunner::start();
         match pipeline.blocking(|p| p.write_all_pending()).await {
-            Ok(0) => {}
+            Ok(written) if written.is_empty() => {}
             Ok(written) => {
-                tracing::info!(written, "wrote the articles an earlier run left pending");
+                tracing::info!(
+                    written = written.len(),
+                    "wrote the articles an earlier run left pending"
+                );
+                hooks.after_pass(&pipeline, &written);
             }
             Err(error) => {
                 tracing::error!(error = %ErrorChain(&error), "could not write the articles an earlier run left pending");
@@ -174,6 +181,7 @@ impl Daemon {
             heartbeat,
             _lock: lock,
             metrics,
+            hooks,
         })
     }
 
@@ -218,6 +226,7 @@ impl Daemon {
                     _ => {}
                 }
                 self.metrics.record(&report);
+                self.hooks.after_pass(&used, &report.written);
                 plan::plan_next(&used, &mut self.plan, &feed, &report).await;
                 if let Some(due) = self.plan.due_of(&feed.name) {
                     self.metrics.set_next_due(&feed.name, due);

@@ -34,7 +34,7 @@ pub use pass::PassMode;
 pub use probe::{ProbedFeed, probe_feed};
 pub use reindex::ReindexReport;
 pub use report::{FeedOutcome, FeedReport, Totals};
-pub use write::RenderReport;
+pub use write::{RenderReport, WrittenArticle};
 
 use crate::config::Config;
 use crate::feed::ParseError;
@@ -142,6 +142,11 @@ impl Pipeline {
             host_limits: Mutex::new(HashMap::new()),
             holder: lease_holder_name(),
         }))
+    }
+
+    /// The HTTP client (feeds, pages, webhooks).
+    pub fn fetcher(&self) -> &Fetcher {
+        &self.fetcher
     }
 
     /// The configuration this pipeline runs.

@@ -10,6 +10,7 @@ use tokio::task::JoinSet;
 
 use super::process::Processed;
 use super::report::log_outcome;
+use super::write::WrittenArticle;
 use super::{FeedError, FeedOutcome, FeedReport, Pipeline};
 use crate::article::hex;
 use crate::config::FeedConfig;
@@ -35,11 +36,20 @@ struct Attempt {
     validators: Validators,
     /// The feed's new address (permanent redirects, autodiscovery), to store.
     moved_to: Option<url::Url>,
-    notes: Vec<String>,
-    /// Body bytes fetched (after decompression), all rounds together.
-    bytes: u64,
+    traces: Traces,
     /// New entries are recorded as seen, not written (`fetch --catchup`).
     catch_up: bool,
+}
+
+/// What a pass leaves besides its outcome, for its report.
+#[derive(Debug, Default)]
+pub struct Traces {
+    /// Things the person should know that did not stop the pass.
+    pub notes: Vec<String>,
+    /// Body bytes fetched (after decompression), all rounds together.
+    pub bytes: u64,
+    /// The files it wrote.
+    pub written: Vec<WrittenArticle>,
 }
 
 /// How one round of fetching ended.
@@ -92,6 +102,7 @@ impl Pipeline {
                     notes: Vec::new(),
                     elapsed: std::time::Duration::ZERO,
                     bytes: 0,
+                    written: Vec::new(),
                 })
             })
             .collect()
@@ -110,24 +121,28 @@ impl Pipeline {
         let leased = self
             .with_store(move |store| store.try_lease(&name, &url, &holder, Utc::now(), ttl))
             .await;
-        let report = |outcome, notes, bytes| FeedReport {
+        let report = |outcome, traces: Traces| FeedReport {
             feed: feed.name.clone(),
             outcome,
-            notes,
+            notes: traces.notes,
             elapsed: started.elapsed(),
-            bytes,
+            bytes: traces.bytes,
+            written: traces.written,
         };
         match leased {
             Ok(true) => {}
             Ok(false) => {
                 tracing::info!(feed = %feed.name, "another tidings process is fetching this feed; skipped");
-                return report(FeedOutcome::Busy, Vec::new(), 0);
+                return report(FeedOutcome::Busy, Traces::default());
             }
             Err(error) => {
-                return report(FeedOutcome::Failed(Arc::new(error.into())), Vec::new(), 0);
+                return report(
+                    FeedOutcome::Failed(Arc::new(error.into())),
+                    Traces::default(),
+                );
             }
         }
-        let (outcome, notes, bytes) = self.run_leased_feed(feed, mode).await;
+        let (outcome, traces) = self.run_leased_feed(feed, mode).await;
         log_outcome(&feed.name, &outcome, started.elapsed());
         let (name, holder) = (feed.name.clone(), self.holder.clone());
         if let Err(error) = self
@@ -136,14 +151,14 @@ impl Pipeline {
         {
             tracing::warn!(feed = %feed.name, error = %crate::error::ErrorChain(&error), "could not release the feed's lease; it expires by itself");
         }
-        report(outcome, notes, bytes)
+        report(outcome, traces)
     }
 
     async fn run_leased_feed(
         self: &Arc<Self>,
         feed: &FeedConfig,
         mode: PassMode,
-    ) -> (FeedOutcome, Vec<String>, u64) {
+    ) -> (FeedOutcome, Traces) {
         match self.pass(feed, mode).await {
             Ok(done) => done,
             Err(error) => {
@@ -155,7 +170,7 @@ impl Pipeline {
                 if let Err(store_error) = self.record(feed, record).await {
                     tracing::error!(feed = %feed.name, error = %crate::error::ErrorChain(&store_error), "could not record the failure in the database");
                 }
-                (FeedOutcome::Failed(Arc::new(error)), Vec::new(), 0)
+                (FeedOutcome::Failed(Arc::new(error)), Traces::default())
             }
         }
     }
@@ -164,7 +179,7 @@ impl Pipeline {
         self: &Arc<Self>,
         feed: &FeedConfig,
         mode: PassMode,
-    ) -> Result<(FeedOutcome, Vec<String>, u64), FeedError> {
+    ) -> Result<(FeedOutcome, Traces), FeedError> {
         let (name, url) = (feed.name.clone(), feed.url.to_string());
         let state = self
             .with_store(move |store| store.feed_state(&name, &url))
@@ -175,7 +190,7 @@ impl Pipeline {
         if let (PassMode::HonourServer, Some(until)) = (mode, state.not_before)
             && until > Utc::now()
         {
-            return Ok((FeedOutcome::NotDue(until), Vec::new(), 0));
+            return Ok((FeedOutcome::NotDue(until), Traces::default()));
         }
         let mut attempt = Attempt {
             url: state
@@ -185,22 +200,21 @@ impl Pipeline {
                 .unwrap_or_else(|| feed.url.clone()),
             validators: state.validators.clone(),
             moved_to: None,
-            notes: Vec::new(),
-            bytes: 0,
+            traces: Traces::default(),
             catch_up: mode == PassMode::CatchUp,
         };
         let found = match self.round(feed, &state, &mut attempt, true).await? {
-            Round::Finished(outcome) => return Ok((outcome, attempt.notes, attempt.bytes)),
+            Round::Finished(outcome) => return Ok((outcome, attempt.traces)),
             Round::Discovered(found) => found,
         };
         // The URL was a page naming its feed: one more round, at the feed.
         tracing::info!(feed = %feed.name, found = %found, "the URL is a page; using the feed it names");
-        attempt.notes.push(format!("feed found at {found}"));
+        attempt.traces.notes.push(format!("feed found at {found}"));
         attempt.moved_to = Some(found.clone());
         attempt.url = found;
         attempt.validators = Validators::default();
         match self.round(feed, &state, &mut attempt, false).await? {
-            Round::Finished(outcome) => Ok((outcome, attempt.notes, attempt.bytes)),
+            Round::Finished(outcome) => Ok((outcome, attempt.traces)),
             Round::Discovered(_) => Err(FeedError::DiscoveredPageIsNoFeed),
         }
     }
@@ -219,7 +233,10 @@ impl Pipeline {
             .await?;
         if let Some(target) = outcome.moved_permanently_to {
             tracing::warn!(feed = %feed.name, to = %target, "feed moved permanently; using the new address");
-            attempt.notes.push(format!("moved permanently to {target}"));
+            attempt
+                .traces
+                .notes
+                .push(format!("moved permanently to {target}"));
             attempt.moved_to = Some(target);
         }
         let moved_to = attempt.moved_to.as_ref().map(url::Url::to_string);
@@ -233,7 +250,7 @@ impl Pipeline {
                 return Ok(Round::Finished(FeedOutcome::NotModified));
             }
             FetchStatus::Fetched(document) => {
-                attempt.bytes += document.body.len() as u64;
+                attempt.traces.bytes += document.body.len() as u64;
                 document
             }
         };
@@ -260,14 +277,15 @@ impl Pipeline {
                 hint,
                 notes,
             } => {
-                attempt.notes.extend(notes);
+                attempt.traces.notes.extend(notes);
                 // The validators are stored only once the entries are claimed: a crash
                 // before this point refetches the document instead of getting a 304 and
                 // losing entries.
                 self.record(feed, fetched(latest(outcome.fresh_until, hint)))
                     .await?;
                 let name = feed.name.clone();
-                self.blocking(move |p| p.write_pending(Some(&name))).await?;
+                let written = self.blocking(move |p| p.write_pending(Some(&name))).await?;
+                attempt.traces.written.extend(written);
                 Ok(Round::Finished(FeedOutcome::Processed(report)))
             }
             Processed::Discovered(found) => Ok(Round::Discovered(found)),

@@ -39,6 +39,8 @@ pub struct FeedReport {
     pub elapsed: std::time::Duration,
     /// Body bytes fetched (after decompression); 0 for a 304.
     pub bytes: u64,
+    /// The files the pass wrote (new and rewritten), for hooks.
+    pub written: Vec<super::write::WrittenArticle>,
 }
 
 impl FeedReport {

@@ -10,6 +10,36 @@ use crate::output::{WriteError, remove_stale_temp_files, sync_filesystem, write_
 use crate::render::{RenderSettings, render_article};
 use crate::store::StoredEntry;
 
+/// A file a pass wrote: what hooks and webhooks are told.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WrittenArticle {
+    /// The feed's name.
+    pub feed: String,
+    /// The article's title.
+    pub title: String,
+    /// Its link.
+    pub link: Option<String>,
+    /// The file, absolute.
+    pub path: std::path::PathBuf,
+    /// Its front-matter date.
+    pub date: chrono::DateTime<Utc>,
+    /// An edit rewrote a file written before (else the file is new).
+    pub updated: bool,
+}
+
+impl WrittenArticle {
+    fn of(entry: &StoredEntry, dir: &std::path::Path) -> WrittenArticle {
+        WrittenArticle {
+            feed: entry.feed.clone(),
+            title: entry.article.title.clone(),
+            link: entry.article.link.clone(),
+            path: dir.join(&entry.path),
+            date: entry.date,
+            updated: entry.written_before,
+        }
+    }
+}
+
 /// What `tidings render` did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RenderReport {
@@ -28,7 +58,7 @@ pub struct RenderReport {
 impl Pipeline {
     /// Writes what earlier runs claimed but did not write (a crash, a full disk), feed by
     /// feed under the feed's lease, so a concurrent process never writes the same file.
-    pub fn write_all_pending(&self) -> Result<usize, PipelineError> {
+    pub fn write_all_pending(&self) -> Result<Vec<WrittenArticle>, PipelineError> {
         let stale = remove_stale_temp_files(&self.config.output.dir);
         if stale > 0 {
             tracing::info!(
@@ -37,7 +67,7 @@ impl Pipeline {
             );
         }
         let feeds = self.store().feeds_with_pending()?;
-        let mut written = 0;
+        let mut written = Vec::new();
         let mut first_error = None;
         for feed in feeds {
             let Some(config) = self.config.feeds.iter().find(|f| f.name == feed) else {
@@ -54,7 +84,7 @@ impl Pipeline {
                 continue;
             }
             match self.write_pending(Some(&feed)) {
-                Ok(n) => written += n,
+                Ok(files) => written.extend(files),
                 Err(error) => {
                     first_error.get_or_insert(error);
                 }
@@ -68,17 +98,21 @@ impl Pipeline {
     }
 
     /// Writes the files of pending entries (of one feed, or all) and marks them written.
-    /// Entries of feeds no longer configured stay pending. Returns how many were written.
-    pub fn write_pending(&self, feed: Option<&str>) -> Result<usize, PipelineError> {
+    /// Entries of feeds no longer configured stay pending. Returns the files written.
+    pub fn write_pending(&self, feed: Option<&str>) -> Result<Vec<WrittenArticle>, PipelineError> {
         let pending = self.store().pending(feed)?;
         let mut written = Vec::with_capacity(pending.len());
+        let mut files = Vec::with_capacity(pending.len());
         let mut first_error: Option<WriteError> = None;
         for entry in &pending {
             let Some(text) = self.render_entry(entry) else {
                 continue;
             };
             match write_atomic(&self.config.output.dir, &entry.path, text.as_bytes()) {
-                Ok(()) => written.push(entry.id),
+                Ok(()) => {
+                    written.push(entry.id);
+                    files.push(WrittenArticle::of(entry, &self.config.output.dir));
+                }
                 Err(error) => {
                     tracing::warn!(feed = %entry.feed, error = %crate::error::ErrorChain(&error), "article left pending");
                     first_error.get_or_insert(error);
@@ -97,7 +131,7 @@ impl Pipeline {
                 left: pending.len() - written.len(),
                 source,
             }),
-            None => Ok(written.len()),
+            None => Ok(files),
         }
     }
 
@@ -132,7 +166,7 @@ impl Pipeline {
                 .collect();
             if !released.is_empty() {
                 self.store().release_filtered(&released)?;
-                report.released += self.write_pending(Some(&feed.name))?;
+                report.released += self.write_pending(Some(&feed.name))?.len();
             }
             for entry in self.store().written(Some(&feed.name))? {
                 if feed.filters.judge(&entry.article, now) != Verdict::Write {

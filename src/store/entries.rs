@@ -22,6 +22,8 @@ pub struct StoredEntry {
     pub date: DateTime<Utc>,
     /// What it says, as normalised.
     pub article: Article,
+    /// Its file was written before (a pending edit rewrites it).
+    pub written_before: bool,
 }
 
 impl Store {
@@ -86,7 +88,7 @@ impl Store {
         feed: Option<&str>,
     ) -> Result<Vec<StoredEntry>, StoreError> {
         let mut statement = self.conn.prepare_cached(
-            "SELECT id, feed, path, date, article FROM entries
+            "SELECT id, feed, path, date, article, written_at IS NOT NULL FROM entries
              WHERE state = ?1 AND (?2 IS NULL OR feed = ?2) ORDER BY id",
         )?;
         let rows = statement.query_map(params![state, feed], |row| {
@@ -96,17 +98,19 @@ impl Store {
                 row.get::<_, String>(2)?,
                 row.get::<_, String>(3)?,
                 row.get::<_, String>(4)?,
+                row.get::<_, bool>(5)?,
             ))
         })?;
         let mut entries = Vec::new();
         for row in rows {
-            let (id, feed, path, date, article) = row?;
+            let (id, feed, path, date, article, written_before) = row?;
             entries.push(StoredEntry {
                 id,
                 feed,
                 path: PathBuf::from(path),
                 date: parse_timestamp(&date),
                 article: serde_json::from_str(&article)?,
+                written_before,
             });
         }
         Ok(entries)

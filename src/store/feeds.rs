@@ -56,6 +56,21 @@ pub enum FetchRecord {
     },
 }
 
+/// How a hook's last run ended, as `tidings status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HookStatus {
+    /// `after_pass` or `webhook`.
+    pub name: String,
+    /// When it last ran (RFC 3339).
+    pub last_run_at: String,
+    /// Whether it succeeded.
+    pub ok: bool,
+    /// How many files it was given, or why it failed.
+    pub detail: String,
+    /// Failures in a row.
+    pub failures: i64,
+}
+
 /// The title and site link a feed gives itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FeedIdentity {
@@ -257,6 +272,40 @@ impl Store {
                     site_url: row.get(2)?,
                 },
             ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records how a hook's last run ended.
+    pub fn record_hook(
+        &self,
+        name: &str,
+        at: DateTime<Utc>,
+        ok: bool,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO hooks (name, last_run_at, ok, detail, failures) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (name) DO UPDATE SET last_run_at = ?2, ok = ?3, detail = ?4,
+                 failures = CASE WHEN ?3 THEN 0 ELSE failures + 1 END",
+            params![name, timestamp(at), ok, detail, i64::from(!ok)],
+        )?;
+        Ok(())
+    }
+
+    /// How each hook's last run ended.
+    pub fn hook_statuses(&self) -> Result<Vec<HookStatus>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT name, last_run_at, ok, detail, failures FROM hooks ORDER BY name")?;
+        let rows = statement.query_map([], |row| {
+            Ok(HookStatus {
+                name: row.get(0)?,
+                last_run_at: row.get(1)?,
+                ok: row.get(2)?,
+                detail: row.get(3)?,
+                failures: row.get(4)?,
+            })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
