@@ -378,6 +378,8 @@ fn main() {
                     entry_categories: vec![],
                     thumbnail: None,
                     author: None,
+                    updated: None,
+                    enclosures: Vec::new(),
                 })
                 .collect();
             let options = tidings::ClaimOptions {

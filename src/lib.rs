@@ -53,7 +53,10 @@ pub use pipeline::{
     FeedError, FeedOutcome, FeedReport, PassMode, Pipeline, PipelineError, ProbedFeed,
     ReindexReport, RenderReport, Totals, WrittenArticle, probe_feed,
 };
-pub use render::{RenderSettings, render_article, yaml_double_quoted};
+pub use render::{
+    ArticleContext, ArticleTemplate, RenderSettings, TemplateError as ArticleTemplateError,
+    article_context, render_article, yaml_double_quoted,
+};
 pub use runtime::{build_runtime, limit_allocator_arenas};
 pub use schedule::{Schedule, ScheduleError, Timing};
 pub use store::{

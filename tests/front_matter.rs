@@ -47,6 +47,8 @@ fn article(title: &str, summary: &str, tag: &str) -> Article {
         entry_categories: Vec::new(),
         thumbnail: None,
         author: None,
+        updated: None,
+        enclosures: Vec::new(),
     }
 }
 
@@ -82,12 +84,16 @@ fn round_trip(title: &str, summary: &str, tag: &str) {
         front_matter: &front_matter,
         entry_tags: false,
         auto_thumbnail: false,
+        template: tidings::ArticleTemplate::builtin(),
+        feed_title: None,
+        feed_url: "https://example.org/feed",
+        first_seen: None,
     };
     let date = Utc
         .with_ymd_and_hms(2025, 2, 12, 0, 6, 8)
         .single()
         .expect("date");
-    let text = render_article(&article(title, summary, tag), date, &settings);
+    let text = render_article(&article(title, summary, tag), date, &settings).expect("renders");
     let yaml = front_matter_of(&text);
     let parsed: Parsed = serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
     assert_eq!(parsed.title, expected(title), "{yaml}");

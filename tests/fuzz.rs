@@ -163,13 +163,17 @@ fn run_through_everything(bytes: &[u8]) {
         front_matter: &front_matter,
         entry_tags: true,
         auto_thumbnail: true,
+        template: tidings::ArticleTemplate::builtin(),
+        feed_title: None,
+        feed_url: "https://example.org/feed",
+        first_seen: None,
     };
     let now: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
         .expect("time")
         .with_timezone(&Utc);
     for (entry, identity) in parsed.feed.entries.iter().zip(identities).take(20) {
         let article = normalise(entry, identity, &context, &config.feeds[0], 320);
-        let text = render_article(&article, article.date(now), &settings);
+        let text = render_article(&article, article.date(now), &settings).expect("renders");
         let rest = text.strip_prefix("---\n").expect("front matter opens");
         let end = rest.find("\n---\n").expect("front matter closes");
         let yaml: Result<serde_json::Value, _> = serde_saphyr::from_str(&rest[..end + 1]);

@@ -125,6 +125,8 @@ fn rendering_puts_entry_tags_and_the_entry_thumbnail_in_when_asked() {
         entry_categories: vec!["Rust".into(), "BLOG".into()],
         thumbnail: Some("https://example.com/t.jpg".into()),
         author: None,
+        updated: None,
+        enclosures: Vec::new(),
     };
     let front_matter = FrontMatter::default();
     let settings = RenderSettings {
@@ -133,8 +135,12 @@ fn rendering_puts_entry_tags_and_the_entry_thumbnail_in_when_asked() {
         front_matter: &front_matter,
         entry_tags: true,
         auto_thumbnail: true,
+        template: tidings::ArticleTemplate::builtin(),
+        feed_title: None,
+        feed_url: "https://example.org/feed",
+        first_seen: None,
     };
-    let text = render_article(&article, time("2024-01-01T12:00:00Z"), &settings);
+    let text = render_article(&article, time("2024-01-01T12:00:00Z"), &settings).expect("renders");
     assert!(text.contains("date: \"2024-01-01 13:00:00\"\n"), "{text}");
     assert!(
         text.contains("tags:\n  - \"blog\"\n  - \"Rust\"\nmenu"),
@@ -155,7 +161,7 @@ fn rendering_puts_entry_tags_and_the_entry_thumbnail_in_when_asked() {
         auto_thumbnail: false,
         ..settings
     };
-    let text = render_article(&article, time("2024-01-01T12:00:00Z"), &plain);
+    let text = render_article(&article, time("2024-01-01T12:00:00Z"), &plain).expect("renders");
     assert!(text.contains("tags:\n  - \"blog\"\nmenu"), "{text}");
     assert!(text.contains("thumbnail: \"\""), "{text}");
     assert!(text.ends_with("widgets:\n  - \"search\"\n  - \"recent\"\n  - \"taglist\"\n---\n"));
@@ -411,7 +417,10 @@ fn a_fetched_document_is_claimed_and_written_once() {
     pipeline
         .process_document(&feed, &document(), false)
         .expect("processed");
-    assert_eq!(pipeline.write_pending(Some("blog")).expect("written").len(), 2);
+    assert_eq!(
+        pipeline.write_pending(Some("blog")).expect("written").len(),
+        2
+    );
     let first = output.join("blog/first-post.md");
     let text = std::fs::read_to_string(&first).expect("article");
     assert!(text.starts_with("---\ntitle: \"First post\"\n"), "{text}");
@@ -424,7 +433,10 @@ fn a_fetched_document_is_claimed_and_written_once() {
     pipeline
         .process_document(&feed, &document(), false)
         .expect("processed again");
-    assert_eq!(pipeline.write_pending(Some("blog")).expect("nothing").len(), 0);
+    assert_eq!(
+        pipeline.write_pending(Some("blog")).expect("nothing").len(),
+        0
+    );
     assert_eq!(
         std::fs::metadata(&first)
             .expect("meta")

@@ -15,11 +15,14 @@ use crate::links::clean_url;
 pub struct Media {
     pub thumbnail: Option<Url>,
     pub link_lines: Vec<String>,
+    /// Every file with a URL, in the feed's order.
+    pub enclosures: Vec<super::Enclosure>,
 }
 
 pub fn media_of(entry: &Entry, base: Option<&Url>) -> Media {
     let mut thumbnail = None;
     let mut link_lines = Vec::new();
+    let mut enclosures: Vec<super::Enclosure> = Vec::new();
     let mut linked = HashSet::new();
     for object in &entry.media {
         if thumbnail.is_none() {
@@ -36,6 +39,16 @@ pub fn media_of(entry: &Entry, base: Option<&Url>) -> Media {
             else {
                 continue;
             };
+            if !enclosures.iter().any(|e| e.url == url.as_str()) {
+                enclosures.push(super::Enclosure {
+                    url: url.to_string(),
+                    mime_type: content
+                        .content_type
+                        .as_ref()
+                        .map(|m| m.essence().to_string()),
+                    length: content.size,
+                });
+            }
             let kind = content
                 .content_type
                 .as_ref()
@@ -67,6 +80,7 @@ pub fn media_of(entry: &Entry, base: Option<&Url>) -> Media {
     Media {
         thumbnail,
         link_lines,
+        enclosures,
     }
 }
 

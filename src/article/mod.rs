@@ -77,6 +77,25 @@ pub struct Article {
     /// The entry's author(s), plain text (`dc:creator`, `<author>`), when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
+    /// The entry's own last-updated time, when it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<DateTime<Utc>>,
+    /// Its audio, video and other files (a podcast episode).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub enclosures: Vec<Enclosure>,
+}
+
+/// A file an entry carries (RSS `<enclosure>`, `media:content`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enclosure {
+    /// Its absolute URL.
+    pub url: String,
+    /// Its MIME type, when given (`audio/mpeg`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    /// Its size in bytes, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<u64>,
 }
 
 impl Article {

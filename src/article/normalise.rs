@@ -32,7 +32,8 @@ pub fn normalise(
         .summary
         .map(|(text, plain)| to_plain(text, plain))
         .unwrap_or_default();
-    let (body, thumbnail) = body_and_thumbnail(entry, &sources, link_url.as_ref(), context);
+    let (body, thumbnail, enclosures) =
+        body_and_thumbnail(entry, &sources, link_url.as_ref(), context);
     let link = link_url.as_ref().map(Url::to_string);
     Article {
         key: identity.key,
@@ -60,6 +61,8 @@ pub fn normalise(
             .collect(),
         thumbnail,
         author: author_of(entry),
+        updated: entry.updated,
+        enclosures,
     }
 }
 
@@ -112,13 +115,14 @@ impl<'a> Sources<'a> {
     }
 }
 
-/// The markdown body (with a link line per audio or video file) and the best thumbnail.
+/// The markdown body (with a link line per audio or video file), the best thumbnail and
+/// the entry's files.
 fn body_and_thumbnail(
     entry: &Entry,
     sources: &Sources<'_>,
     link: Option<&Url>,
     context: &FeedContext,
-) -> (String, Option<String>) {
+) -> (String, Option<String>, Vec<super::Enclosure>) {
     // Relative URLs in the content resolve against the entry's xml:base, else its link,
     // else the feed's link.
     let content_base = entry
@@ -147,7 +151,7 @@ fn body_and_thumbnail(
         .thumbnail
         .or(converted.first_image)
         .map(|u| u.to_string());
-    (body, thumbnail)
+    (body, thumbnail, media.enclosures)
 }
 
 /// The title as plain text; without one, the summary's first words, else the link.

@@ -97,6 +97,17 @@ pub enum ConfigError {
         /// The TOML reader's message (it names the line and the key).
         message: String,
     },
+    /// A template that cannot be used.
+    #[error("{path}: `{key}`")]
+    Template {
+        /// The file.
+        path: PathBuf,
+        /// `output.template` or `feeds[n].template`.
+        key: String,
+        /// What is wrong with it.
+        #[source]
+        source: crate::render::TemplateError,
+    },
     /// A value that does not make sense.
     #[error("{path}: `{key}`: {message}")]
     Invalid {
@@ -234,6 +245,18 @@ pub struct FeedConfig {
     pub filters: crate::filter::Filters,
     /// On the feed's first fetch, only the newest this many entries are written.
     pub initial_entries: Option<usize>,
+    /// Its layout; `None`: the built-in one.
+    pub template: Option<Arc<crate::render::ArticleTemplate>>,
+}
+
+impl FeedConfig {
+    /// The layout its articles are written with.
+    pub fn template(&self) -> &crate::render::ArticleTemplate {
+        match &self.template {
+            Some(template) => template,
+            None => crate::render::ArticleTemplate::builtin(),
+        }
+    }
 }
 
 /// What happens when a known entry's content or title changes.

@@ -19,6 +19,7 @@ use super::{
 };
 use crate::filter::{Filters, Rule};
 use crate::output::PathTemplate;
+use crate::render::ArticleTemplate;
 use crate::schedule::{Schedule, Timing};
 
 /// Makes the error of one key.
@@ -69,6 +70,15 @@ pub(super) fn resolve(file: ConfigFile, source: &Path, base: &Path) -> Result<Co
     let global_front_matter = FrontMatter::default().overridden_by(&file.front_matter);
     let global_filters = resolve_filters(&file.filters, &invalid)?;
     let hooks = resolve_hooks(&file.hooks, &invalid)?;
+    let global_template = load_template(
+        file.output.template.as_deref(),
+        base,
+        "output.template",
+        source,
+    )?;
+    // Feeds naming the same file share one compiled template.
+    let mut templates: std::collections::HashMap<std::path::PathBuf, Arc<ArticleTemplate>> =
+        std::collections::HashMap::new();
     let mut seen_names = HashSet::new();
     let mut seen_urls = std::collections::HashMap::new();
     let mut feeds = Vec::with_capacity(file.feeds.len());
@@ -98,8 +108,27 @@ pub(super) fn resolve(file: ConfigFile, source: &Path, base: &Path) -> Result<Co
             schedule: &default_schedule,
             front_matter: &global_front_matter,
             filters: &global_filters,
+            template: &global_template,
         };
-        feeds.push(resolve_feed(feed, &globals, &key, &invalid)?);
+        let template = match feed.template.as_deref() {
+            None => global_template.clone(),
+            Some(path) => {
+                let path = base.join(path);
+                match templates.get(&path) {
+                    Some(known) => Some(Arc::clone(known)),
+                    None => {
+                        let loaded = load_template(Some(&path), base, &key("template"), source)?;
+                        if let Some(loaded) = &loaded {
+                            templates.insert(path, Arc::clone(loaded));
+                        }
+                        loaded
+                    }
+                }
+            }
+        };
+        let mut resolved = resolve_feed(feed, &globals, &key, &invalid)?;
+        resolved.template = template;
+        feeds.push(resolved);
     }
     Ok(Config {
         source: source.to_path_buf(),
@@ -110,6 +139,25 @@ pub(super) fn resolve(file: ConfigFile, source: &Path, base: &Path) -> Result<Co
         hooks,
         feeds,
     })
+}
+
+/// Loads and checks the template at `path` (relative to `base`), if one is named.
+fn load_template(
+    path: Option<&Path>,
+    base: &Path,
+    key: &str,
+    source: &Path,
+) -> Result<Option<Arc<ArticleTemplate>>, ConfigError> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    ArticleTemplate::load(&base.join(path))
+        .map(|template| Some(Arc::new(template)))
+        .map_err(|error| ConfigError::Template {
+            path: source.to_path_buf(),
+            key: key.to_string(),
+            source: error,
+        })
 }
 
 /// Compiles `rules` (given at `key`); an invalid one names its index and column.
@@ -235,6 +283,7 @@ struct Globals<'a> {
     schedule: &'a Arc<Schedule>,
     front_matter: &'a FrontMatter,
     filters: &'a Filters,
+    template: &'a Option<Arc<ArticleTemplate>>,
 }
 
 fn resolve_feed(
@@ -279,6 +328,7 @@ fn resolve_feed(
         ));
     }
     Ok(FeedConfig {
+        template: globals.template.clone(),
         filters,
         initial_entries: feed.initial_entries,
         categories: feed.categories.unwrap_or_else(|| vec![feed.name.clone()]),

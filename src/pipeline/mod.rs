@@ -63,6 +63,15 @@ pub enum PipelineError {
         #[source]
         source: WriteError,
     },
+    /// An article's template failed; it stays pending (or, in `render`, unchanged).
+    #[error("{left} article(s) left pending: the template failed")]
+    Render {
+        /// How many.
+        left: usize,
+        /// What the template said.
+        #[source]
+        source: crate::render::TemplateError,
+    },
     /// A blocking task panicked or was cancelled.
     #[error("internal task failed")]
     Task(#[from] tokio::task::JoinError),

@@ -105,6 +105,8 @@ impl Pipeline {
             entry_categories: Vec::new(),
             thumbnail: None,
             author: None,
+            updated: None,
+            enclosures: Vec::new(),
         };
         Some((feed.name.clone(), feed.url.to_string(), article, date))
     }

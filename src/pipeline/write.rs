@@ -7,7 +7,7 @@ use super::{Pipeline, PipelineError};
 use crate::config::FeedConfig;
 use crate::filter::Verdict;
 use crate::output::{WriteError, remove_stale_temp_files, sync_filesystem, write_atomic};
-use crate::render::{RenderSettings, render_article};
+use crate::render::{RenderSettings, TemplateError, render_article};
 use crate::store::StoredEntry;
 
 /// A file a pass wrote: what hooks and webhooks are told.
@@ -104,9 +104,17 @@ impl Pipeline {
         let mut written = Vec::with_capacity(pending.len());
         let mut files = Vec::with_capacity(pending.len());
         let mut first_error: Option<WriteError> = None;
+        let mut render_error: Option<TemplateError> = None;
+        let titles = self.feed_titles();
         for entry in &pending {
-            let Some(text) = self.render_entry(entry) else {
-                continue;
+            let text = match self.render_entry(entry, &titles) {
+                None => continue,
+                Some(Ok(text)) => text,
+                Some(Err(error)) => {
+                    tracing::error!(feed = %entry.feed, error = %crate::error::ErrorChain(&error), "article left pending: its template failed");
+                    render_error.get_or_insert(error);
+                    continue;
+                }
             };
             match write_atomic(&self.config.output.dir, &entry.path, text.as_bytes()) {
                 Ok(()) => {
@@ -126,18 +134,31 @@ impl Pipeline {
             })?;
         }
         self.store().mark_written(&written, Utc::now())?;
-        match first_error {
-            Some(source) => Err(PipelineError::LeftPending {
-                left: pending.len() - written.len(),
-                source,
-            }),
-            None => Ok(files),
+        let left = pending.len() - written.len();
+        match (first_error, render_error) {
+            (Some(source), _) => Err(PipelineError::LeftPending { left, source }),
+            (None, Some(source)) => Err(PipelineError::Render { left, source }),
+            (None, None) => Ok(files),
         }
+    }
+
+    /// The title each feed gives itself (for templates), read once per batch.
+    fn feed_titles(&self) -> std::collections::HashMap<String, String> {
+        self.store()
+            .feed_identities()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(name, identity)| identity.title.map(|title| (name, title)))
+            .collect()
     }
 
     /// The file text of a stored entry with today's settings; `None` when its feed is no
     /// longer configured.
-    fn render_entry(&self, entry: &StoredEntry) -> Option<String> {
+    fn render_entry(
+        &self,
+        entry: &StoredEntry,
+        titles: &std::collections::HashMap<String, String>,
+    ) -> Option<Result<String, TemplateError>> {
         let feed = self.config.feeds.iter().find(|f| f.name == entry.feed)?;
         let settings = RenderSettings {
             feed_name: &feed.name,
@@ -145,6 +166,10 @@ impl Pipeline {
             front_matter: &feed.front_matter,
             entry_tags: feed.entry_tags,
             auto_thumbnail: feed.auto_thumbnail,
+            template: feed.template(),
+            feed_title: titles.get(&feed.name).map(String::as_str),
+            feed_url: feed.url.as_str(),
+            first_seen: Some(entry.first_seen),
         };
         Some(render_article(&entry.article, entry.date, &settings))
     }
@@ -155,6 +180,7 @@ impl Pipeline {
     pub fn render_written(&self, feeds: &[FeedConfig]) -> Result<RenderReport, PipelineError> {
         let mut report = RenderReport::default();
         let now = Utc::now();
+        let titles = self.feed_titles();
         for feed in feeds {
             // Held entries the rules now allow become pending and are written like any.
             let released: Vec<i64> = self
@@ -172,8 +198,11 @@ impl Pipeline {
                 if feed.filters.judge(&entry.article, now) != Verdict::Write {
                     report.now_blocked += 1;
                 }
-                let Some(text) = self.render_entry(&entry) else {
-                    continue;
+                let text = match self.render_entry(&entry, &titles) {
+                    None => continue,
+                    Some(text) => {
+                        text.map_err(|source| PipelineError::Render { left: 0, source })?
+                    }
                 };
                 let target = self.config.output.dir.join(&entry.path);
                 match std::fs::read(&target) {

@@ -24,6 +24,8 @@ pub struct StoredEntry {
     pub article: Article,
     /// Its file was written before (a pending edit rewrites it).
     pub written_before: bool,
+    /// When it was first seen.
+    pub first_seen: DateTime<Utc>,
 }
 
 impl Store {
@@ -88,7 +90,7 @@ impl Store {
         feed: Option<&str>,
     ) -> Result<Vec<StoredEntry>, StoreError> {
         let mut statement = self.conn.prepare_cached(
-            "SELECT id, feed, path, date, article, written_at IS NOT NULL FROM entries
+            "SELECT id, feed, path, date, article, written_at IS NOT NULL, first_seen FROM entries
              WHERE state = ?1 AND (?2 IS NULL OR feed = ?2) ORDER BY id",
         )?;
         let rows = statement.query_map(params![state, feed], |row| {
@@ -99,11 +101,12 @@ impl Store {
                 row.get::<_, String>(3)?,
                 row.get::<_, String>(4)?,
                 row.get::<_, bool>(5)?,
+                row.get::<_, String>(6)?,
             ))
         })?;
         let mut entries = Vec::new();
         for row in rows {
-            let (id, feed, path, date, article, written_before) = row?;
+            let (id, feed, path, date, article, written_before, first_seen) = row?;
             entries.push(StoredEntry {
                 id,
                 feed,
@@ -111,6 +114,7 @@ impl Store {
                 date: parse_timestamp(&date),
                 article: serde_json::from_str(&article)?,
                 written_before,
+                first_seen: parse_timestamp(&first_seen),
             });
         }
         Ok(entries)

@@ -1,19 +1,33 @@
-//! Article -> file text: YAML front matter in a fixed key order, the markdown body, and
-//! the source line (FORMAT.md).
+//! Article -> file text through a template (`config/article.md.j2` unless configured
+//! otherwise), and files read back (`tidings reindex`, adopting files after a lost
+//! database).
 //!
-//! The front matter is written by hand rather than through a YAML serializer because the
-//! layout is fixed byte for byte and every string is always a double-quoted scalar: a
-//! quoted string can never be read as a boolean, a number, a date or a null by any YAML
-//! reader, 1.1 or 1.2. The round trip is tested with a strict YAML 1.2 parser.
+//! # Architecture
+//! - this module: what a template sees ([`ArticleContext`], made by a pure function),
+//!   [`render_article`], the YAML double-quoting every string goes through, and reading a
+//!   file of the built-in layout back.
+//! - [`template`]: compiling, checking and running templates (minijinja), with the
+//!   `yaml`, `date` and `link_destination` filters.
+//! - `sample`: the hostile article a template is checked with when it loads.
+//!
+//! Every string in the built-in front matter is a double-quoted scalar: a quoted string
+//! can never be read as a boolean, a number, a date or a null by any YAML reader, 1.1 or
+//! 1.2. The round trip is tested with a strict YAML 1.2 parser.
+
+mod sample;
+pub mod template;
 
 use std::fmt::Write as _;
+use std::sync::LazyLock;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
+use serde::Serialize;
 
-use crate::article::Article;
 use crate::article::markdown::markdown_link_destination;
+use crate::article::{Article, Enclosure};
 use crate::config::FrontMatter;
+pub use template::{ArticleTemplate, TemplateError};
 
 /// What rendering needs besides the article itself.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +42,100 @@ pub struct RenderSettings<'a> {
     pub entry_tags: bool,
     /// Use the entry's own image as `thumbnail` when it has one.
     pub auto_thumbnail: bool,
+    /// The layout.
+    pub template: &'a ArticleTemplate,
+    /// The feed's own title, when known.
+    pub feed_title: Option<&'a str>,
+    /// The feed's configured URL.
+    pub feed_url: &'a str,
+    /// When the entry was first seen.
+    pub first_seen: Option<DateTime<Utc>>,
+}
+
+/// Everything a template sees (the README lists each with an example).
+#[derive(Debug, Clone, Serialize)]
+pub struct ArticleContext {
+    title: String,
+    /// RFC 3339 in the configured zone; `| date("%Y-%m-%d")` formats it.
+    date: String,
+    summary: String,
+    body: String,
+    link: Option<String>,
+    feed: String,
+    feed_title: Option<String>,
+    feed_url: String,
+    author: Option<String>,
+    /// The short stable id (the `{id}` path placeholder).
+    id: String,
+    /// The entry's guid/id as the feed gave it, else its key.
+    guid: String,
+    categories: Vec<String>,
+    tags: Vec<String>,
+    entry_categories: Vec<String>,
+    lang: String,
+    /// The entry's image with `thumbnail = "auto"`, else `front_matter.thumbnail`.
+    thumbnail: String,
+    /// The entry's own best image, whatever the settings.
+    image: Option<String>,
+    enclosures: Vec<Enclosure>,
+    /// The images of the body, in order.
+    images: Vec<String>,
+    word_count: usize,
+    reading_minutes: usize,
+    first_seen: Option<String>,
+    updated: Option<String>,
+    front_matter: FrontMatter,
+}
+
+/// Words a minute for `reading_minutes` (a common figure for reading on screens).
+const WORDS_PER_MINUTE: usize = 230;
+
+/// What the template sees for `article`, dated `date`.
+pub fn article_context(
+    article: &Article,
+    date: DateTime<Utc>,
+    settings: &RenderSettings<'_>,
+) -> ArticleContext {
+    let zone = settings.timezone;
+    let in_zone = |time: DateTime<Utc>| {
+        time.with_timezone(&zone)
+            .to_rfc3339_opts(SecondsFormat::Secs, true)
+    };
+    let fm = settings.front_matter;
+    let thumbnail = article
+        .thumbnail
+        .as_deref()
+        .filter(|_| settings.auto_thumbnail)
+        .unwrap_or(&fm.thumbnail)
+        .to_string();
+    let body = article.body.trim().to_string();
+    let word_count = word_count(&body);
+    ArticleContext {
+        title: article.title.clone(),
+        date: in_zone(date),
+        summary: article.summary.clone(),
+        images: images_of(&body),
+        word_count,
+        reading_minutes: word_count.div_ceil(WORDS_PER_MINUTE),
+        body,
+        link: article.link.clone(),
+        feed: settings.feed_name.to_string(),
+        feed_title: settings.feed_title.map(str::to_string),
+        feed_url: settings.feed_url.to_string(),
+        author: article.author.clone(),
+        id: article.short_id(),
+        guid: article.guid.clone().unwrap_or_else(|| article.key.clone()),
+        categories: article.categories.clone(),
+        tags: tags(article, settings.entry_tags),
+        entry_categories: article.entry_categories.clone(),
+        lang: article.lang.clone(),
+        thumbnail,
+        image: article.thumbnail.clone(),
+        enclosures: article.enclosures.clone(),
+        first_seen: settings.first_seen.map(in_zone),
+        updated: article.updated.map(in_zone),
+        front_matter: fm.clone(),
+    }
 }
 
 /// The whole file for one article. `date` is the article's resolved time (its published
@@ -36,60 +144,47 @@ pub fn render_article(
     article: &Article,
     date: DateTime<Utc>,
     settings: &RenderSettings<'_>,
-) -> String {
-    let fm = settings.front_matter;
-    let local = date.with_timezone(&settings.timezone);
-    let mut out = String::with_capacity(article.body.len() + 1024);
-    out.push_str("---\n");
-    scalar(&mut out, "title", &article.title);
-    scalar(
-        &mut out,
-        "date",
-        &local.format("%Y-%m-%d %H:%M:%S").to_string(),
-    );
-    scalar(&mut out, "summary", &article.summary);
-    list(&mut out, "categories", &article.categories);
-    list(&mut out, "lang", std::slice::from_ref(&article.lang));
-    list(
-        &mut out,
-        "translations",
-        std::slice::from_ref(&article.lang),
-    );
-    list(&mut out, "tags", &tags(article, settings.entry_tags));
-    scalar(&mut out, "menu", &fm.menu);
-    let thumbnail = article
-        .thumbnail
-        .as_deref()
-        .filter(|_| settings.auto_thumbnail)
-        .unwrap_or(&fm.thumbnail);
-    scalar(&mut out, "thumbnail", thumbnail);
-    scalar(&mut out, "lead", &fm.lead);
-    boolean(&mut out, "comments", fm.comments);
-    boolean(&mut out, "authorbox", fm.authorbox);
-    boolean(&mut out, "pager", fm.pager);
-    boolean(&mut out, "toc", fm.toc);
-    boolean(&mut out, "mathjax", fm.mathjax);
-    scalar(&mut out, "sidebar", &fm.sidebar);
-    list(&mut out, "widgets", &fm.widgets);
-    out.push_str("---\n\n");
-    let body = article.body.trim();
-    if !body.is_empty() {
-        out.push_str(body);
-        out.push_str("\n\n");
+) -> Result<String, TemplateError> {
+    settings
+        .template
+        .render(&article_context(article, date, settings))
+}
+
+/// Words of a markdown body: runs of non-space holding a letter or digit, images and
+/// link destinations left out.
+fn word_count(body: &str) -> usize {
+    static IMAGE: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"!\[(?:[^\]\\]|\\.)*\]\((?:<[^>]*>|[^)\s]*)(?:\s+\x22[^\x22]*\x22)?\)")
+            .unwrap_or_else(|e| unreachable!("a valid pattern: {e}"))
+    });
+    static DESTINATION: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"\]\((?:<[^>]*>|[^)\s]*)(?:\s+\x22[^\x22]*\x22)?\)")
+            .unwrap_or_else(|e| unreachable!("a valid pattern: {e}"))
+    });
+    let without_images = IMAGE.replace_all(body, " ");
+    DESTINATION
+        .replace_all(&without_images, "]")
+        .split_whitespace()
+        .filter(|word| word.chars().any(char::is_alphanumeric))
+        .count()
+}
+
+/// The destinations of the body's images, in order, each once.
+fn images_of(body: &str) -> Vec<String> {
+    static IMAGE: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"!\[(?:[^\]\\]|\\.)*\]\((?:<([^>]*)>|([^)\s]+))")
+            .unwrap_or_else(|e| unreachable!("a valid pattern: {e}"))
+    });
+    let mut images: Vec<String> = Vec::new();
+    for found in IMAGE.captures_iter(body) {
+        if let Some(url) = found.get(1).or_else(|| found.get(2)) {
+            let url = url.as_str().to_string();
+            if !images.contains(&url) {
+                images.push(url);
+            }
+        }
     }
-    if let Some(link) = &article.link {
-        // The feed name is validated to plain characters, so it needs no escaping here.
-        let _ = writeln!(
-            out,
-            "[{}]({})",
-            settings.feed_name,
-            markdown_link_destination(link)
-        );
-    }
-    while out.ends_with("\n\n") {
-        out.pop();
-    }
-    out
+    images
 }
 
 /// Whether `text` is a file tidings wrote for `article` of feed `feed_name`: its source line
@@ -241,32 +336,6 @@ fn tags(article: &Article, entry_tags: bool) -> Vec<String> {
     tags
 }
 
-fn scalar(out: &mut String, key: &str, value: &str) {
-    out.push_str(key);
-    out.push_str(": ");
-    out.push_str(&yaml_double_quoted(value));
-    out.push('\n');
-}
-
-fn boolean(out: &mut String, key: &str, value: bool) {
-    out.push_str(key);
-    out.push_str(if value { ": true\n" } else { ": false\n" });
-}
-
-fn list(out: &mut String, key: &str, items: &[String]) {
-    out.push_str(key);
-    if items.is_empty() {
-        out.push_str(": []\n");
-        return;
-    }
-    out.push_str(":\n");
-    for item in items {
-        out.push_str("  - ");
-        out.push_str(&yaml_double_quoted(item));
-        out.push('\n');
-    }
-}
-
 /// A YAML double-quoted scalar on one line. Line breaks become a space (FORMAT.md); `"`
 /// and `\` are escaped; every character YAML does not allow as printable, plus the ones
 /// some readers treat as line breaks (NEL, LS, PS) or strip (BOM), is written as an
@@ -339,6 +408,8 @@ mod tests {
             entry_categories: Vec::new(),
             thumbnail: None,
             author: None,
+            updated: None,
+            enclosures: Vec::new(),
         };
         let front_matter = FrontMatter::default();
         let settings = RenderSettings {
@@ -347,11 +418,15 @@ mod tests {
             front_matter: &front_matter,
             entry_tags: false,
             auto_thumbnail: false,
+            template: ArticleTemplate::builtin(),
+            feed_title: None,
+            feed_url: "https://example.org/feed",
+            first_seen: None,
         };
         let date = DateTime::parse_from_rfc3339("2024-01-02T03:04:05Z")
             .expect("date")
             .with_timezone(&Utc);
-        let text = render_article(&article, date, &settings);
+        let text = render_article(&article, date, &settings).expect("renders");
         let read = read_rendered(&text).expect("a tidings file");
         assert_eq!(read.title, article.title);
         assert_eq!(read.date, "2024-01-02 03:04:05");
