@@ -92,6 +92,8 @@ pub async fn run_command(hooks: &HooksConfig, files: &[WrittenArticle]) -> Resul
         program: program.clone(),
         source,
     })?;
+    // If this run is abandoned (the daemon stops) or times out, the whole group goes.
+    let mut group = ProcessGroup(child.id().and_then(|id| i32::try_from(id).ok()));
     let mut paths = String::new();
     for file in files {
         paths.push_str(&file.path.to_string_lossy());
@@ -109,17 +111,14 @@ pub async fn run_command(hooks: &HooksConfig, files: &[WrittenArticle]) -> Resul
     let status = match tokio::time::timeout(hooks.timeout, child.wait()).await {
         Ok(status) => status.map_err(HookError::Wait)?,
         Err(_) => {
-            if let Some(pid) = child.id().and_then(|id| i32::try_from(id).ok()) {
-                // SAFETY: killpg only sends a signal; the group is the hook's own.
-                unsafe {
-                    libc::killpg(pid, libc::SIGKILL);
-                }
-            }
+            group.kill();
             let _ = child.kill().await;
             feed.abort();
             return Err(HookError::TimedOut(hooks.timeout));
         }
     };
+    // It ended by itself; what it left running in its group is its own business.
+    group.0 = None;
     feed.abort();
     let stdout = stdout.await.unwrap_or_default();
     let stderr = stderr.await.unwrap_or_default();
@@ -136,6 +135,26 @@ pub async fn run_command(hooks: &HooksConfig, files: &[WrittenArticle]) -> Resul
             status,
             stderr: last_line(&stderr),
         })
+    }
+}
+
+/// A hook's process group, killed when dropped unless it ended by itself.
+struct ProcessGroup(Option<i32>);
+
+impl ProcessGroup {
+    fn kill(&mut self) {
+        if let Some(group) = self.0.take() {
+            // SAFETY: killpg only sends a signal, to the group the hook leads.
+            unsafe {
+                libc::killpg(group, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

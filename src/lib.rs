@@ -22,6 +22,7 @@ mod fetch;
 mod filter;
 mod hooks;
 mod html;
+mod images;
 mod links;
 mod metrics;
 mod network;

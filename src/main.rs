@@ -404,6 +404,7 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
                 pending: 0,
                 filtered: 0,
                 caught_up: 0,
+                images_failed: 0,
             });
         }
     }

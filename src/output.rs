@@ -37,6 +37,9 @@ enum Piece {
 pub struct PathTemplate {
     text: String,
     pieces: Vec<Piece>,
+    /// The file name is fixed (`{slug}/index.md`, a Hugo page bundle): the folder tells
+    /// articles apart, and a collision suffix goes on the folder.
+    unique_in_folder: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -68,9 +71,10 @@ pub enum TemplateError {
     /// A `{` that is never closed.
     Unclosed(String),
     #[error(
-        "the path template {0:?} must contain {{slug}} or {{id}} in its file name so articles get their own files"
+        "the path template {0:?} must contain {{slug}} or {{id}} in its file name (or, for a page bundle such as {{slug}}/index.md, in the folder holding it) so articles get their own files"
     )]
-    /// The file name has neither `{slug}` nor `{id}`, so articles would share one file.
+    /// Neither the file name nor (a page bundle) its folder has `{slug}` or `{id}`, so
+    /// articles would share one file.
     NoUniquePart(String),
 }
 
@@ -123,13 +127,17 @@ impl PathTemplate {
         if !rest.is_empty() {
             pieces.push(Piece::Literal(rest.to_string()));
         }
-        let file_name = text.rsplit('/').next().unwrap_or(text);
-        if !file_name.contains("{slug}") && !file_name.contains("{id}") {
+        let unique = |part: &str| part.contains("{slug}") || part.contains("{id}");
+        let mut components = text.rsplit('/');
+        let file_name = components.next().unwrap_or(text);
+        let unique_in_folder = !unique(file_name);
+        if unique_in_folder && !components.next().is_some_and(unique) {
             return Err(TemplateError::NoUniquePart(text.into()));
         }
         Ok(PathTemplate {
             text: text.to_string(),
             pieces,
+            unique_in_folder,
         })
     }
 
@@ -252,7 +260,11 @@ impl ArticlePaths<'_> {
                 }
             }
             attempt += 1;
-            path = with_collision_suffix(&preferred, attempt);
+            path = if self.template.unique_in_folder {
+                with_folder_suffix(&preferred, attempt)
+            } else {
+                with_collision_suffix(&preferred, attempt)
+            };
         }
     }
 }
@@ -269,6 +281,20 @@ fn with_collision_suffix(path: &Path, n: u32) -> PathBuf {
         None => format!("{stem}-{n}"),
     };
     path.with_file_name(name)
+}
+
+/// `path` with `-n` after its folder's name (`post/index.md` -> `post-2/index.md`): the
+/// n-th candidate of a page bundle.
+fn with_folder_suffix(path: &Path, n: u32) -> PathBuf {
+    let (Some(folder), Some(file)) = (path.parent(), path.file_name()) else {
+        return with_collision_suffix(path, n);
+    };
+    let Some(name) = folder.file_name() else {
+        return with_collision_suffix(path, n);
+    };
+    folder
+        .with_file_name(format!("{}-{n}", name.to_string_lossy()))
+        .join(file)
 }
 
 /// True when `path` is relative and only goes down: the check every path passes before
@@ -421,6 +447,24 @@ pub fn remove_stale_temp_files(dir: &Path) -> usize {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn page_bundles_are_told_apart_by_their_folder() {
+        assert!(PathTemplate::parse("{feed}/{slug}/index.md").is_ok());
+        assert!(matches!(
+            PathTemplate::parse("{feed}/posts/index.md"),
+            Err(TemplateError::NoUniquePart(_))
+        ));
+        let bundle = Path::new("blog/post/index.md");
+        assert_eq!(
+            with_folder_suffix(bundle, 2),
+            Path::new("blog/post-2/index.md")
+        );
+        assert_eq!(
+            with_collision_suffix(Path::new("blog/post.md"), 3),
+            Path::new("blog/post-3.md")
+        );
+    }
 
     #[test]
     fn default_template_renders_feed_year_date_and_slug() {

@@ -63,6 +63,13 @@ impl Daemon {
         Daemon(child)
     }
 
+    /// SIGTERM, then waits for the exit.
+    fn terminate(&mut self) {
+        let pid = self.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = self.0.wait();
+    }
+
     fn is_running(&mut self) -> bool {
         self.0.try_wait().expect("try_wait").is_none()
     }
@@ -212,7 +219,7 @@ async fn a_hanging_hook_is_killed_at_the_timeout_and_the_daemon_goes_on() {
     let marker = format!("tidings-hang-{}", std::process::id());
     let script = format!("sleep 1000; echo {marker}");
     let sandbox = Sandbox::with_config_text(&format!(
-        "{FAST}[hooks]\ntimeout_secs = 1\nafter_pass = [\"sh\", \"-c\", {}]\n[[feeds]]\nname = \"hooked\"\nurl = \"{}/feed.xml\"\nschedule = \"*/1 * * * * *\"\n",
+        "{FAST}[hooks]\ntimeout_secs = 3\nafter_pass = [\"sh\", \"-c\", {}]\n[[feeds]]\nname = \"hooked\"\nurl = \"{}/feed.xml\"\nschedule = \"*/1 * * * * *\"\n",
         toml_string(&script),
         server.uri()
     ));
@@ -236,7 +243,7 @@ async fn a_hanging_hook_is_killed_at_the_timeout_and_the_daemon_goes_on() {
     );
     let status = sandbox.run_async(&["status"]).await;
     assert!(
-        stdout(&status).contains("killed after 1s"),
+        stdout(&status).contains("killed after 3s"),
         "{}",
         stdout(&status)
     );
@@ -252,6 +259,16 @@ async fn a_hanging_hook_is_killed_at_the_timeout_and_the_daemon_goes_on() {
     .await;
     assert!(eventually(Duration::from_secs(10), || sandbox.articles().len() == 2).await);
     assert!(daemon.is_running());
+    // The new file starts the hook again; SIGTERM stops the daemon and the hook with it.
+    assert!(
+        eventually(Duration::from_secs(5), running).await,
+        "the hook ran again"
+    );
+    daemon.terminate();
+    assert!(
+        eventually(Duration::from_secs(15), || !running()).await,
+        "a stopping daemon leaves no hook behind"
+    );
     drop(dir);
 }
 

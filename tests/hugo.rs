@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Sandbox, fixture, stderr, stdout};
+use common::{Sandbox, copy_dir, fixture, stderr, stdout};
 use serde::Deserialize;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -47,19 +47,6 @@ fn page_facts(html: &str) -> (BTreeMap<String, String>, String) {
     }
     let content_end = html.rfind("</article>").expect("article end");
     (attributes, html[tag_end + 1..content_end].to_string())
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
 }
 
 /// Titles and content that trip Hugo or YAML when written carelessly.

@@ -87,6 +87,21 @@ pub struct OutputTable {
     pub thumbnail: Option<ThumbnailMode>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<PathBuf>,
+    pub images: ImagesMode,
+    pub images_dir: PathBuf,
+    pub images_max_bytes: u64,
+    pub images_max_article_bytes: u64,
+}
+
+/// Where an article's images live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImagesMode {
+    /// The article links to them where they are.
+    #[default]
+    Remote,
+    /// They are downloaded and kept with the article.
+    Local,
 }
 
 impl Default for OutputTable {
@@ -100,6 +115,10 @@ impl Default for OutputTable {
             entry_tags: false,
             thumbnail: None,
             template: None,
+            images: ImagesMode::Remote,
+            images_dir: PathBuf::from("images"),
+            images_max_bytes: 10 * 1024 * 1024,
+            images_max_article_bytes: 50 * 1024 * 1024,
         }
     }
 }
@@ -251,4 +270,5 @@ pub struct FeedTable {
     pub max_age_days: Option<u32>,
     pub initial_entries: Option<usize>,
     pub template: Option<PathBuf>,
+    pub images: Option<ImagesMode>,
 }

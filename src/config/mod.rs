@@ -180,6 +180,12 @@ pub struct OutputConfig {
     pub timezone: Tz,
     /// The longest summary, in characters.
     pub summary_chars: usize,
+    /// Where kept images go (relative to `dir`) unless the article is a page bundle.
+    pub images_dir: PathBuf,
+    /// The largest image kept.
+    pub images_max_bytes: u64,
+    /// The most image bytes kept for one article.
+    pub images_max_article_bytes: u64,
 }
 
 /// How feeds are fetched.
@@ -247,6 +253,8 @@ pub struct FeedConfig {
     pub initial_entries: Option<usize>,
     /// Its layout; `None`: the built-in one.
     pub template: Option<Arc<crate::render::ArticleTemplate>>,
+    /// Download its articles' images and link to the copies.
+    pub local_images: bool,
 }
 
 impl FeedConfig {

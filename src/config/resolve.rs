@@ -10,8 +10,8 @@ use chrono_tz::Tz;
 use url::Url;
 
 use super::file::{
-    ConfigFile, DaemonTable, FeedTable, FetchTable, FiltersTable, HooksTable, OutputTable,
-    ThumbnailMode,
+    ConfigFile, DaemonTable, FeedTable, FetchTable, FiltersTable, HooksTable, ImagesMode,
+    OutputTable, ThumbnailMode,
 };
 use super::{
     Config, ConfigError, DaemonConfig, FeedConfig, FetchConfig, FrontMatter, HooksConfig,
@@ -225,6 +225,14 @@ fn resolve_output(
         timezone: parse_zone(Some(&table.timezone))
             .map_err(|m| invalid.at("output.timezone", m))?,
         summary_chars: invalid.at_least("output.summary_chars", table.summary_chars, 1)?,
+        images_dir: check_relative_folder(&table.images_dir)
+            .map_err(|m| invalid.at("output.images_dir", m))?,
+        images_max_bytes: invalid.at_least("output.images_max_bytes", table.images_max_bytes, 1)?,
+        images_max_article_bytes: invalid.at_least(
+            "output.images_max_article_bytes",
+            table.images_max_article_bytes,
+            1,
+        )?,
     })
 }
 
@@ -328,6 +336,7 @@ fn resolve_feed(
         ));
     }
     Ok(FeedConfig {
+        local_images: feed.images.unwrap_or(globals.output.images) == ImagesMode::Local,
         template: globals.template.clone(),
         filters,
         initial_entries: feed.initial_entries,
@@ -349,6 +358,22 @@ fn resolve_feed(
             .unwrap_or(globals.allow_private_networks),
         name: feed.name,
     })
+}
+
+/// A folder inside the output folder: relative, without `..`.
+fn check_relative_folder(path: &Path) -> Result<std::path::PathBuf, String> {
+    let inside = !path.as_os_str().is_empty()
+        && path
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if inside {
+        Ok(path.to_path_buf())
+    } else {
+        Err(format!(
+            "{} must be a folder inside output.dir (relative, without `..`)",
+            path.display()
+        ))
+    }
 }
 
 /// Header names and values a request can carry.

@@ -11,6 +11,8 @@
 //!   conversion, one SQLite transaction). Unchanged entries stop at their identity.
 //! - [`write`]: claimed articles to files (render, atomic write, one `syncfs`, mark
 //!   written), also for `tidings render`.
+//! - [`images`]: the images of new articles downloaded and kept (`output.images = "local"`),
+//!   before their files are written.
 //! - [`report`]: what a pass did, for the person at the terminal and the log.
 //! - [`reindex`]: what tidings knows rebuilt from the articles on disk.
 //! - [`probe`]: one fetch of a URL for `tidings add` (autodiscovery, the feed's title).
@@ -18,6 +20,7 @@
 //! CPU work, SQLite and file writes run on tokio's blocking pool; only fetching runs on
 //! the async workers.
 
+pub mod images;
 pub mod pass;
 pub mod probe;
 pub mod process;

@@ -283,6 +283,16 @@ impl Pipeline {
                 // losing entries.
                 self.record(feed, fetched(latest(outcome.fresh_until, hint)))
                     .await?;
+                if feed.local_images {
+                    let images = self.keep_images(feed).await?;
+                    if !images.failed.is_empty() {
+                        attempt.traces.notes.push(format!(
+                            "{} image(s) left remote (first: {})",
+                            images.failed.len(),
+                            images.failed[0].1
+                        ));
+                    }
+                }
                 let name = feed.name.clone();
                 let written = self.blocking(move |p| p.write_pending(Some(&name))).await?;
                 attempt.traces.written.extend(written);

@@ -6,9 +6,11 @@ use chrono::Utc;
 use super::{Pipeline, PipelineError};
 use crate::config::FeedConfig;
 use crate::filter::Verdict;
+use crate::images::{image_folder, image_urls, relative_link, rewrite_image_links};
 use crate::output::{WriteError, remove_stale_temp_files, sync_filesystem, write_atomic};
 use crate::render::{RenderSettings, TemplateError, render_article};
 use crate::store::StoredEntry;
+use crate::store::images::StoredImage;
 
 /// A file a pass wrote: what hooks and webhooks are told.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -160,6 +162,13 @@ impl Pipeline {
         titles: &std::collections::HashMap<String, String>,
     ) -> Option<Result<String, TemplateError>> {
         let feed = self.config.feeds.iter().find(|f| f.name == entry.feed)?;
+        let with_local_images;
+        let article = if feed.local_images {
+            with_local_images = self.with_local_images(entry);
+            &with_local_images
+        } else {
+            &entry.article
+        };
         let settings = RenderSettings {
             feed_name: &feed.name,
             timezone: self.config.output.timezone,
@@ -171,7 +180,30 @@ impl Pipeline {
             feed_url: feed.url.as_str(),
             first_seen: Some(entry.first_seen),
         };
-        Some(render_article(&entry.article, entry.date, &settings))
+        Some(render_article(article, entry.date, &settings))
+    }
+
+    /// The entry's article with its image links pointing at the copies kept beside it (or
+    /// in `output.images_dir`); images not kept keep their remote links.
+    fn with_local_images(&self, entry: &StoredEntry) -> crate::article::Article {
+        let output = &self.config.output;
+        let folder = image_folder(&entry.path, &output.images_dir);
+        let mut local = std::collections::HashMap::new();
+        for url in image_urls(&entry.article.body) {
+            let Ok(Some(StoredImage::Kept(file))) = self.store().image(&url) else {
+                continue;
+            };
+            let Some(name) = std::path::Path::new(&file).file_name() else {
+                continue;
+            };
+            let target = folder.join(name);
+            if output.dir.join(&target).is_file() {
+                local.insert(url, relative_link(&entry.path, &target));
+            }
+        }
+        let mut article = entry.article.clone();
+        article.body = rewrite_image_links(&article.body, &local);
+        article
     }
 
     /// Rewrites the files of written entries from the database, without fetching: after a
@@ -194,7 +226,10 @@ impl Pipeline {
                 self.store().release_filtered(&released)?;
                 report.released += self.write_pending(Some(&feed.name))?.len();
             }
-            for entry in self.store().written(Some(&feed.name))? {
+            // Bound first: the store's lock must not be held while rendering (templates
+            // with local images ask the store too).
+            let written = self.store().written(Some(&feed.name))?;
+            for entry in written {
                 if feed.filters.judge(&entry.article, now) != Verdict::Write {
                     report.now_blocked += 1;
                 }

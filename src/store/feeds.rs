@@ -107,6 +107,8 @@ pub struct FeedStatus {
     pub filtered: i64,
     /// Entries recorded as seen and not written (`--catchup`, `initial_entries`).
     pub caught_up: i64,
+    /// Images of its articles that could not be kept (their remote links stay).
+    pub images_failed: i64,
 }
 
 impl Store {
@@ -317,7 +319,8 @@ impl Store {
                     (SELECT COUNT(*) FROM entries e WHERE e.feed = f.name AND e.state = 'written'),
                     (SELECT COUNT(*) FROM entries e WHERE e.feed = f.name AND e.state = 'pending'),
                     (SELECT COUNT(*) FROM entries e WHERE e.feed = f.name AND e.state = 'filtered'),
-                    (SELECT COUNT(*) FROM entries e WHERE e.feed = f.name AND e.state = 'seen')
+                    (SELECT COUNT(*) FROM entries e WHERE e.feed = f.name AND e.state = 'seen'),
+                    (SELECT COUNT(*) FROM images i WHERE i.feed = f.name AND i.error IS NOT NULL)
              FROM feeds f ORDER BY f.name",
         )?;
         let rows = statement.query_map([], |row| {
@@ -334,6 +337,7 @@ impl Store {
                 pending: row.get(9)?,
                 filtered: row.get(10)?,
                 caught_up: row.get(11)?,
+                images_failed: row.get(12)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

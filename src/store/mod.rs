@@ -9,6 +9,7 @@
 //! - [`entries`]: the entries' life after the claim: pending, written, re-rendered,
 //!   pruned.
 //! - [`lease`]: which process is fetching a feed right now.
+//! - [`images`]: images kept with articles: where each URL's file is, or why it is not.
 //!
 //! An entry is claimed (inserted as `pending` with its final path) in one transaction
 //! before its file is written, and marked `written` after. Pending rows are written again
@@ -18,6 +19,7 @@
 pub mod claim;
 pub mod entries;
 pub mod feeds;
+pub mod images;
 pub mod lease;
 
 use std::path::{Path, PathBuf};
@@ -85,7 +87,8 @@ CREATE INDEX entries_canonical ON entries (canonical_link);
     // Entries kept but not written: `filtered` (a block or keep rule, an age limit; the
     // rule is in `held_by`) and `seen` (`fetch --catchup`, `initial_entries`). SQLite
     // cannot change a CHECK constraint, so the table is rebuilt. Also the feed's own title
-    // and site (for `tidings export`) and the last run of each hook (for `status`).
+    // and site (for `tidings export`), the images kept with articles (`output.images`),
+    // and the last run of each hook (for `status`).
     r"
 CREATE TABLE entries_next (
     id             INTEGER PRIMARY KEY,
@@ -111,6 +114,13 @@ CREATE INDEX entries_pending ON entries (state) WHERE state = 'pending';
 CREATE INDEX entries_canonical ON entries (canonical_link);
 ALTER TABLE feeds ADD COLUMN title TEXT;
 ALTER TABLE feeds ADD COLUMN site_url TEXT;
+CREATE TABLE images (
+    url        TEXT PRIMARY KEY,
+    feed       TEXT NOT NULL,
+    file       TEXT,
+    error      TEXT,
+    fetched_at TEXT NOT NULL
+) STRICT;
 CREATE TABLE hooks (
     name        TEXT PRIMARY KEY,
     last_run_at TEXT NOT NULL,

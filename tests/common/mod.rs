@@ -174,7 +174,7 @@ impl Sandbox {
         }
     }
 
-    /// Every file under the output folder: relative path (with `/`) -> contents.
+    /// Every markdown file under the output folder: relative path (with `/`) -> contents.
     pub fn articles(&self) -> BTreeMap<String, String> {
         let mut files = BTreeMap::new();
         collect_files(&self.articles_dir(), &self.articles_dir(), &mut files);
@@ -190,7 +190,7 @@ fn collect_files(root: &Path, dir: &Path, into: &mut BTreeMap<String, String>) {
         let path = entry.expect("dir entry").path();
         if path.is_dir() {
             collect_files(root, &path, into);
-        } else {
+        } else if path.extension().is_some_and(|e| e == "md") {
             let relative = path
                 .strip_prefix(root)
                 .expect("under root")
@@ -257,4 +257,18 @@ pub async fn read_request_head(stream: &mut tokio::net::TcpStream) -> String {
         }
     }
     String::from_utf8_lossy(&head).into_owned()
+}
+
+/// Copies the folder `from` (recursively) to `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
 }
