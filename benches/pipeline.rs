@@ -380,6 +380,7 @@ fn main() {
                     author: None,
                     updated: None,
                     enclosures: Vec::new(),
+                    full_text: None,
                 })
                 .collect();
             let options = tidings::ClaimOptions {

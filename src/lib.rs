@@ -33,6 +33,7 @@ mod runtime;
 mod schedule;
 mod store;
 
+pub use article::extract::{ExtractError, check_selector};
 pub use article::markdown::{convert_html, html_to_markdown};
 pub use article::text::{clean_title, html_to_plain_text, summarize};
 pub use article::{
@@ -51,8 +52,9 @@ pub use output::{
     ArticlePaths, PathTemplate, TemplateError, WriteError, slugify, sync_filesystem, write_atomic,
 };
 pub use pipeline::{
-    FeedError, FeedOutcome, FeedReport, PassMode, Pipeline, PipelineError, ProbedFeed,
-    ReindexReport, RenderReport, Totals, WrittenArticle, probe_feed,
+    ExtractPageError, FeedError, FeedOutcome, FeedReport, PassMode, Pipeline, PipelineError,
+    ProbedFeed, ReindexReport, RenderReport, Totals, WrittenArticle, extract_markdown,
+    extract_page, probe_feed,
 };
 pub use render::{
     ArticleContext, ArticleTemplate, RenderSettings, TemplateError as ArticleTemplateError,

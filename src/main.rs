@@ -115,6 +115,15 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Print the markdown article tidings would write for a web page (full text): the
+    /// page's main article, front matter from its metadata. To check how a site extracts.
+    Extract {
+        /// The page.
+        url: String,
+        /// A CSS selector naming the article, as a feed's full_text_selector would.
+        #[arg(long)]
+        selector: Option<String>,
+    },
     /// Write the subscriptions as OPML 2.0 (stdout, or a file).
     Export {
         /// Write to this file (atomically) instead of stdout.
@@ -185,6 +194,7 @@ fn main() -> ExitCode {
         Command::Remove { name } => remove(&config, name),
         Command::Import { file, dry_run } => import(&config, file, *dry_run),
         Command::Export { output } => export(&config, output.as_deref()),
+        Command::Extract { url, selector } => extract(&config, url, selector.as_deref()),
     };
     match result {
         Ok(code) => code,
@@ -405,6 +415,8 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
                 filtered: 0,
                 caught_up: 0,
                 images_failed: 0,
+                full_text_pages: 0,
+                full_text_fallbacks: Default::default(),
             });
         }
     }
@@ -447,6 +459,27 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
             s.error_count,
             s.next_due.as_deref().unwrap_or("-"),
             s.last_error.as_deref().unwrap_or("")
+        );
+    }
+    for s in statuses
+        .iter()
+        .filter(|s| s.full_text_pages > 0 || !s.full_text_fallbacks.is_empty())
+    {
+        let fallbacks: i64 = s.full_text_fallbacks.values().sum();
+        let reasons: Vec<String> = s
+            .full_text_fallbacks
+            .iter()
+            .map(|(reason, count)| format!("{reason} ×{count}"))
+            .collect();
+        println!(
+            "{:<24} full text: {} from pages, {fallbacks} kept the feed's content{}",
+            s.name,
+            s.full_text_pages,
+            if reasons.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", reasons.join("; "))
+            }
         );
     }
     for hook in &hooks {
@@ -704,6 +737,17 @@ fn import(config: &Config, file: &std::path::Path, dry_run: bool) -> anyhow::Res
         println!("skipped {} invalid:", invalid.len());
         invalid.iter().for_each(|line| println!("  ! {line}"));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn extract(config: &Config, url: &str, selector: Option<&str>) -> anyhow::Result<ExitCode> {
+    let page = url::Url::parse(url.trim()).with_context(|| format!("{url:?} is not a URL"))?;
+    if let Some(selector) = selector {
+        tidings::check_selector(selector)?;
+    }
+    let runtime = tidings::build_runtime().context("cannot start the async runtime")?;
+    let text = runtime.block_on(tidings::extract_page(config, &page, selector))?;
+    print!("{text}");
     Ok(ExitCode::SUCCESS)
 }
 

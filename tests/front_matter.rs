@@ -49,6 +49,7 @@ fn article(title: &str, summary: &str, tag: &str) -> Article {
         author: None,
         updated: None,
         enclosures: Vec::new(),
+        full_text: None,
     }
 }
 

@@ -127,6 +127,7 @@ fn rendering_puts_entry_tags_and_the_entry_thumbnail_in_when_asked() {
         author: None,
         updated: None,
         enclosures: Vec::new(),
+        full_text: None,
     };
     let front_matter = FrontMatter::default();
     let settings = RenderSettings {

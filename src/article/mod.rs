@@ -13,6 +13,7 @@
 //! Everything here is pure: no clock, no I/O. The time an entry was first seen comes from
 //! the store.
 
+pub mod extract;
 pub mod identity;
 pub mod markdown;
 pub mod media;
@@ -83,6 +84,20 @@ pub struct Article {
     /// Its audio, video and other files (a podcast episode).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub enclosures: Vec<Enclosure>,
+    /// Whether the body came from the article's page (`full_text`), and why not when it
+    /// did not. `None`: full text was not asked for (or not yet tried).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_text: Option<FullText>,
+}
+
+/// How the full text of an article was got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FullText {
+    /// The body is the page's article.
+    pub from_page: bool,
+    /// Why the feed's own content was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A file an entry carries (RSS `<enclosure>`, `media:content`).

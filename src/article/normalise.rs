@@ -63,6 +63,7 @@ pub fn normalise(
         author: author_of(entry),
         updated: entry.updated,
         enclosures,
+        full_text: None,
     }
 }
 

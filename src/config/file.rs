@@ -91,6 +91,7 @@ pub struct OutputTable {
     pub images_dir: PathBuf,
     pub images_max_bytes: u64,
     pub images_max_article_bytes: u64,
+    pub full_text: bool,
 }
 
 /// Where an article's images live.
@@ -119,6 +120,7 @@ impl Default for OutputTable {
             images_dir: PathBuf::from("images"),
             images_max_bytes: 10 * 1024 * 1024,
             images_max_article_bytes: 50 * 1024 * 1024,
+            full_text: false,
         }
     }
 }
@@ -146,6 +148,7 @@ pub struct FetchTable {
     pub user_agent: String,
     pub per_host: usize,
     pub allow_private_networks: bool,
+    pub page_interval_ms: u64,
 }
 
 impl Default for FetchTable {
@@ -162,6 +165,7 @@ impl Default for FetchTable {
             user_agent: default_user_agent(),
             per_host: 2,
             allow_private_networks: false,
+            page_interval_ms: 500,
         }
     }
 }
@@ -271,4 +275,6 @@ pub struct FeedTable {
     pub initial_entries: Option<usize>,
     pub template: Option<PathBuf>,
     pub images: Option<ImagesMode>,
+    pub full_text: Option<bool>,
+    pub full_text_selector: Option<String>,
 }

@@ -213,6 +213,8 @@ pub struct FetchConfig {
     pub per_host: usize,
     /// Whether feeds may reach private and local addresses (the default of each feed).
     pub allow_private_networks: bool,
+    /// The least time between two article-page requests to one host (full text).
+    pub page_interval: Duration,
 }
 
 /// One feed with everything it needs resolved: its own values or the global defaults.
@@ -255,6 +257,10 @@ pub struct FeedConfig {
     pub template: Option<Arc<crate::render::ArticleTemplate>>,
     /// Download its articles' images and link to the copies.
     pub local_images: bool,
+    /// Fetch each new entry's page and write its article instead of the feed's content.
+    pub full_text: bool,
+    /// The CSS selector of the article on its pages, for sites the extractor gets wrong.
+    pub full_text_selector: Option<String>,
 }
 
 impl FeedConfig {

@@ -257,6 +257,7 @@ fn resolve_fetch(table: FetchTable, invalid: &Invalid<'_>) -> Result<FetchConfig
             })?,
         per_host: invalid.at_least("fetch.per_host", table.per_host, 1)?,
         allow_private_networks: table.allow_private_networks,
+        page_interval: Duration::from_millis(table.page_interval_ms),
     })
 }
 
@@ -335,7 +336,16 @@ fn resolve_feed(
             "must be at least 1 (`tidings fetch --catchup` writes none)",
         ));
     }
+    if let Some(selector) = &feed.full_text_selector {
+        crate::article::extract::check_selector(selector)
+            .map_err(|e| invalid.at(&key("full_text_selector"), e.to_string()))?;
+    }
     Ok(FeedConfig {
+        // A selector asks for full text unless the feed says otherwise.
+        full_text: feed
+            .full_text
+            .unwrap_or(globals.output.full_text || feed.full_text_selector.is_some()),
+        full_text_selector: feed.full_text_selector.clone(),
         local_images: feed.images.unwrap_or(globals.output.images) == ImagesMode::Local,
         template: globals.template.clone(),
         filters,

@@ -11,6 +11,8 @@
 //!   conversion, one SQLite transaction). Unchanged entries stop at their identity.
 //! - [`write`]: claimed articles to files (render, atomic write, one `syncfs`, mark
 //!   written), also for `tidings render`.
+//! - [`full_text`]: the pages of new entries fetched and their articles extracted
+//!   (`full_text = true`), before images and files.
 //! - [`images`]: the images of new articles downloaded and kept (`output.images = "local"`),
 //!   before their files are written.
 //! - [`report`]: what a pass did, for the person at the terminal and the log.
@@ -20,6 +22,7 @@
 //! CPU work, SQLite and file writes run on tokio's blocking pool; only fetching runs on
 //! the async workers.
 
+pub mod full_text;
 pub mod images;
 pub mod pass;
 pub mod probe;
@@ -33,6 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Semaphore;
 
+pub use full_text::{ExtractPageError, extract_markdown, extract_page};
 pub use pass::PassMode;
 pub use probe::{ProbedFeed, probe_feed};
 pub use reindex::ReindexReport;
@@ -139,6 +143,8 @@ pub struct Pipeline {
     host_limits: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// This process's name in feed leases.
     holder: String,
+    /// When each host was last asked for an article page.
+    page_clock: full_text::PageClock,
 }
 
 impl Pipeline {
@@ -153,6 +159,7 @@ impl Pipeline {
             store: Mutex::new(store),
             host_limits: Mutex::new(HashMap::new()),
             holder: lease_holder_name(),
+            page_clock: full_text::PageClock::default(),
         }))
     }
 

@@ -283,6 +283,17 @@ impl Pipeline {
                 // losing entries.
                 self.record(feed, fetched(latest(outcome.fresh_until, hint)))
                     .await?;
+                if feed.full_text {
+                    let full_text = self.fetch_full_text(feed).await?;
+                    if !full_text.fallbacks.is_empty() {
+                        attempt.traces.notes.push(format!(
+                            "full text: {} from pages, {} kept the feed's content (first: {})",
+                            full_text.pages,
+                            full_text.fallbacks.len(),
+                            full_text.fallbacks[0]
+                        ));
+                    }
+                }
                 if feed.local_images {
                     let images = self.keep_images(feed).await?;
                     if !images.failed.is_empty() {

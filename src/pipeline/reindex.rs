@@ -107,6 +107,7 @@ impl Pipeline {
             author: None,
             updated: None,
             enclosures: Vec::new(),
+            full_text: None,
         };
         Some((feed.name.clone(), feed.url.to_string(), article, date))
     }

@@ -410,6 +410,7 @@ mod tests {
             author: None,
             updated: None,
             enclosures: Vec::new(),
+            full_text: None,
         };
         let front_matter = FrontMatter::default();
         let settings = RenderSettings {

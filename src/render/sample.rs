@@ -46,6 +46,7 @@ pub fn context(title: &str) -> ArticleContext {
             mime_type: Some("audio/mpeg".to_string()),
             length: Some(1234),
         }],
+full_text: None,
     };
     let front_matter = FrontMatter::default();
     let settings = RenderSettings {

@@ -176,6 +176,16 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces a claimed entry's article (its full text) without touching its content
+    /// digest, which stays the feed's: an unchanged entry is not fetched again.
+    pub fn replace_article(&self, id: i64, article: &Article) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE entries SET article = ?2 WHERE id = ?1",
+            params![id, serde_json::to_string(article)?],
+        )?;
+        Ok(())
+    }
+
     /// Whether anything of `feed` was ever claimed (its first fetch has none).
     pub fn has_entries(&self, feed: &str) -> Result<bool, StoreError> {
         let mut statement = self

@@ -109,6 +109,10 @@ pub struct FeedStatus {
     pub caught_up: i64,
     /// Images of its articles that could not be kept (their remote links stay).
     pub images_failed: i64,
+    /// Entries whose body is their page's article (full text).
+    pub full_text_pages: i64,
+    /// Entries that kept the feed's content although full text was asked for, by reason.
+    pub full_text_fallbacks: std::collections::BTreeMap<String, i64>,
 }
 
 impl Store {
@@ -338,8 +342,36 @@ impl Store {
                 filtered: row.get(10)?,
                 caught_up: row.get(11)?,
                 images_failed: row.get(12)?,
+                full_text_pages: 0,
+                full_text_fallbacks: std::collections::BTreeMap::new(),
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut statuses: Vec<FeedStatus> = rows.collect::<Result<_, _>>()?;
+        let mut full_text = self.conn.prepare(
+            "SELECT json_extract(article, '$.full_text.from_page'), json_extract(article, '$.full_text.reason'), COUNT(*)
+             FROM entries WHERE feed = ?1 AND json_extract(article, '$.full_text') IS NOT NULL
+             GROUP BY 1, 2",
+        )?;
+        for status in &mut statuses {
+            let rows = full_text.query_map([&status.name], |row| {
+                Ok((
+                    row.get::<_, Option<bool>>(0)?,
+                    row.get::<_, Option<String>>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })?;
+            for row in rows {
+                match row? {
+                    (Some(true), _, count) => status.full_text_pages += count,
+                    (_, reason, count) => {
+                        *status
+                            .full_text_fallbacks
+                            .entry(reason.unwrap_or_default())
+                            .or_default() += count;
+                    }
+                }
+            }
+        }
+        Ok(statuses)
     }
 }
