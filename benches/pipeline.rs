@@ -8,6 +8,9 @@
 //! peak memory reported are the pipeline's alone. Passes: cold (empty database and
 //! output), warm (every feed answers 304), new (every feed gained 2 entries); then the
 //! stage floors on the same bytes: parse only, convert only, write only, SQLite only.
+//! When `newsboat` is on the PATH (Debian package `newsboat`), its cold `-x reload` of the
+//! same farm runs first and the ratio is printed in the same run. CPU is shown as user +
+//! sys for every pass.
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
@@ -151,35 +154,57 @@ fn serve(feeds: usize, items: usize) {
 // ---- measuring -------------------------------------------------------------------------
 
 /// CPU seconds (user + system) this process has used, and its peak resident set in KiB.
-fn usage() -> (f64, u64) {
+/// CPU seconds in user space and in the kernel, and the peak RSS (KiB), of this process
+/// (`RUSAGE_SELF`) or of its children that have ended (`RUSAGE_CHILDREN`).
+fn usage_of(who: libc::c_int) -> (f64, f64, u64) {
     // SAFETY: getrusage writes into the zeroed struct we own and reads nothing else.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    unsafe { libc::getrusage(who, &mut usage) };
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     (
-        seconds(usage.ru_utime) + seconds(usage.ru_stime),
+        seconds(usage.ru_utime),
+        seconds(usage.ru_stime),
         usage.ru_maxrss as u64,
     )
+}
+
+fn usage() -> (f64, u64) {
+    let (user, sys, peak) = usage_of(libc::RUSAGE_SELF);
+    (user + sys, peak)
 }
 
 struct Measured {
     name: &'static str,
     wall: Duration,
     cpu: f64,
+    user: f64,
+    sys: f64,
     peak_kib: u64,
     articles: usize,
 }
 
 fn measure(name: &'static str, articles: usize, work: impl FnOnce()) -> Measured {
-    let (cpu_before, _) = usage();
+    measure_of(libc::RUSAGE_SELF, name, articles, work)
+}
+
+fn measure_of(
+    who: libc::c_int,
+    name: &'static str,
+    articles: usize,
+    work: impl FnOnce(),
+) -> Measured {
+    let (user_before, sys_before, _) = usage_of(who);
     let started = Instant::now();
     work();
     let wall = started.elapsed();
-    let (cpu_after, peak_kib) = usage();
+    let (user_after, sys_after, peak_kib) = usage_of(who);
+    let (user, sys) = (user_after - user_before, sys_after - sys_before);
     Measured {
         name,
         wall,
-        cpu: cpu_after - cpu_before,
+        cpu: user + sys,
+        user,
+        sys,
         peak_kib,
         articles,
     }
@@ -192,10 +217,12 @@ fn print(m: &Measured) {
         0.0
     };
     println!(
-        "{:<16} wall {:>8.2} s   cpu {:>8.2} s   peak rss {:>7.1} MiB   {:>7} articles   {:>9.0} articles/s",
+        "{:<16} wall {:>7.2} s   cpu {:>6.2} s (user {:>5.2} + sys {:>5.2})   peak rss {:>6.1} MiB   {:>6} articles   {:>8.0} articles/s",
         m.name,
         m.wall.as_secs_f64(),
         m.cpu,
+        m.user,
+        m.sys,
         m.peak_kib as f64 / 1024.0,
         m.articles,
         rate
@@ -252,6 +279,53 @@ fn config_text(dir: &Path, port: u16, feeds: usize) -> String {
     text
 }
 
+/// newsboat's cold reload of the same farm (`newsboat -x reload`, 8 reload threads, an
+/// empty cache), when `newsboat` is on the PATH: measured from its process's usage.
+fn run_newsboat(dir: &Path, port: u16, feeds: usize, items: usize) -> Option<Measured> {
+    let available = Command::new("newsboat")
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !available {
+        println!("newsboat: not on the PATH (apt-get install newsboat for the side-by-side run)");
+        return None;
+    }
+    let home = dir.join("newsboat");
+    std::fs::create_dir_all(&home).expect("newsboat folder");
+    let urls: String = (0..feeds)
+        .map(|f| format!("http://127.0.0.1:{port}/f/{f}.xml\n"))
+        .collect();
+    std::fs::write(home.join("urls"), urls).expect("urls");
+    std::fs::write(home.join("config"), "reload-threads 8\n").expect("config");
+    let mut ok = false;
+    let measured = measure_of(
+        libc::RUSAGE_CHILDREN,
+        "newsboat cold",
+        feeds * items,
+        || {
+            ok = Command::new("newsboat")
+                .args(["-x", "reload", "-u"])
+                .arg(home.join("urls"))
+                .arg("-c")
+                .arg(home.join("cache.db"))
+                .arg("-C")
+                .arg(home.join("config"))
+                .env("HOME", &home)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+        },
+    );
+    if !ok {
+        println!("newsboat: the reload failed; no side-by-side figure");
+        return None;
+    }
+    Some(measured)
+}
+
 fn run_pass(runtime: &tokio::runtime::Runtime, config: &tidings::config::Config) -> usize {
     let pipeline = tidings::Pipeline::open(config.clone()).expect("database and client");
     let reports = runtime.block_on(pipeline.run_feeds(
@@ -300,12 +374,27 @@ fn main() {
         "peak rss before the first pass: {:.1} MiB",
         usage().1 as f64 / 1024.0
     );
+    // newsboat first, on the same farm and the same cold start, so the ratio compares one
+    // moment of this machine.
+    let newsboat = run_newsboat(dir.path(), farm.port, feeds, items);
+    if let Some(newsboat) = &newsboat {
+        print(newsboat);
+    }
     let mut written = 0;
     let cold = measure("cold", feeds * items, || {
         written = run_pass(&runtime, &config)
     });
     assert_eq!(written, feeds * items, "every entry written");
     print(&cold);
+    if let Some(newsboat) = &newsboat {
+        println!(
+            "side by side: tidings cold is {:.2}x faster than newsboat (wall), {:.2}x its CPU (user {:.2}x, sys {:.2}x)",
+            newsboat.wall.as_secs_f64() / cold.wall.as_secs_f64(),
+            cold.cpu / newsboat.cpu,
+            cold.user / newsboat.user.max(1e-9),
+            cold.sys / newsboat.sys.max(1e-9)
+        );
+    }
     let warm = measure("warm (304)", 0, || written = run_pass(&runtime, &config));
     assert_eq!(written, 0);
     print(&warm);

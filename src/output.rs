@@ -336,13 +336,14 @@ pub fn write_atomic(dir: &Path, relative: &Path, contents: &[u8]) -> Result<(), 
         source,
     };
     let parent = target.parent().unwrap_or(dir);
-    // Temporary files live in one hidden folder of the output dir (same file system, so
-    // the rename is atomic), where a crash's leftovers are easy to find and remove.
-    let temp_dir = dir.join(TEMP_DIR);
-    let temp = temp_dir.join(temp_name(&target));
+    // The temporary file sits beside its target (a hidden name ending in `.tidings-tmp`):
+    // the rename stays inside one folder, so writers of different folders never lock the
+    // same two directories, and new inodes are spread over the folders' block groups
+    // instead of all being taken in one shared folder. A crash's leftovers are found from
+    // the pending entries' folders ([`remove_stale_temp_files`]).
+    let temp = parent.join(temp_name(&target));
     let attempt = || -> std::io::Result<()> {
         ensure_folder(parent)?;
-        ensure_folder(&temp_dir)?;
         let mut file = std::fs::File::create(&temp)?;
         file.write_all(contents)?;
         drop(file);
@@ -412,9 +413,15 @@ pub fn sync_filesystem(dir: &Path) -> Result<(), WriteError> {
     }
 }
 
-/// The hidden folder of the output dir that holds files being written.
+/// The hidden folder of the output dir where versions before 0.1 wrote their temporary
+/// files; still cleaned, and skipped by `reindex`.
 pub const TEMP_DIR: &str = ".tidings-tmp";
 
+/// The end of every temporary file's name.
+const TEMP_SUFFIX: &str = ".tidings-tmp";
+
+/// `.<file name>.<pid>.<n>.tidings-tmp`: hidden, never `.md`, and naming the process that
+/// writes it.
 fn temp_name(target: &Path) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -422,22 +429,49 @@ fn temp_name(target: &Path) -> String {
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    format!("{}.{n}.{name}.tmp", std::process::id())
+    format!(".{name}.{}.{n}{TEMP_SUFFIX}", std::process::id())
+}
+
+/// The process that wrote a temporary file, from its name; `None` for other files.
+fn temp_file_writer(name: &str) -> Option<u32> {
+    let stem = name.strip_suffix(TEMP_SUFFIX)?;
+    let mut parts = stem.rsplit('.');
+    let _counter = parts.next()?;
+    parts.next()?.parse().ok()
 }
 
 /// Removes temporary files that processes which no longer run left behind (a kill in the
-/// middle of a write). Files of live processes are left alone. Returns how many went.
-pub fn remove_stale_temp_files(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir.join(TEMP_DIR)) else {
-        return 0;
-    };
+/// middle of a write) in `folders` (relative to `dir`: the folders of pending entries and
+/// of images) and in the old shared temporary folder. Files of live processes are left
+/// alone. Returns how many went.
+pub fn remove_stale_temp_files(dir: &Path, folders: impl IntoIterator<Item = PathBuf>) -> usize {
     let mut removed = 0;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let pid = name.split('.').next().unwrap_or_default();
-        let alive = pid.parse::<u32>().is_ok_and(process_is_alive);
-        if !alive && std::fs::remove_file(entry.path()).is_ok() {
-            removed += 1;
+    let mut seen = HashSet::new();
+    let folders = folders
+        .into_iter()
+        .map(|folder| dir.join(folder))
+        .chain([dir.join(TEMP_DIR)]);
+    for folder in folders {
+        if !seen.insert(folder.clone()) {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // The old shared folder named files `<pid>.<n>.<name>.tmp`.
+            let writer = temp_file_writer(&name).or_else(|| {
+                (folder.ends_with(TEMP_DIR))
+                    .then(|| name.split('.').next().and_then(|p| p.parse().ok()))
+                    .flatten()
+            });
+            let Some(pid) = writer else {
+                continue;
+            };
+            if !process_is_alive(pid) && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
         }
     }
     removed
@@ -530,13 +564,26 @@ mod tests {
     #[test]
     fn stale_temp_files_of_dead_processes_are_removed() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join(TEMP_DIR)).expect("mkdir");
+        std::fs::create_dir_all(dir.path().join("f/2024")).expect("mkdir");
         // PID 0 never names a user process; our own PID is alive.
+        let dead = ".a.md.0.1.tidings-tmp";
+        let mine = format!(".b.md.{}.1.tidings-tmp", std::process::id());
+        for name in [dead, mine.as_str(), "c.md"] {
+            std::fs::write(dir.path().join("f/2024").join(name), b"x").expect("write");
+        }
+        // And one in the shared folder of earlier versions.
+        std::fs::create_dir_all(dir.path().join(TEMP_DIR)).expect("mkdir");
         std::fs::write(dir.path().join(TEMP_DIR).join("0.1.a.md.tmp"), b"x").expect("write");
-        let mine = format!("{}.1.b.md.tmp", std::process::id());
-        std::fs::write(dir.path().join(TEMP_DIR).join(&mine), b"x").expect("write");
-        assert_eq!(remove_stale_temp_files(dir.path()), 1);
-        assert!(dir.path().join(TEMP_DIR).join(mine).exists());
+        assert_eq!(
+            remove_stale_temp_files(dir.path(), [PathBuf::from("f/2024")]),
+            2
+        );
+        assert!(dir.path().join("f/2024").join(mine).exists());
+        assert!(
+            dir.path().join("f/2024/c.md").exists(),
+            "articles are never touched"
+        );
+        assert!(!dir.path().join("f/2024").join(dead).exists());
     }
 
     #[test]
@@ -544,7 +591,6 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         write_atomic(dir.path(), Path::new("f/2025/a.md"), b"one").expect("write");
         std::fs::remove_dir_all(dir.path().join("f")).expect("clean up");
-        std::fs::remove_dir_all(dir.path().join(TEMP_DIR)).expect("clean up");
         write_atomic(dir.path(), Path::new("f/2025/b.md"), b"two").expect("write again");
         assert_eq!(
             std::fs::read(dir.path().join("f/2025/b.md")).expect("read"),
@@ -564,11 +610,8 @@ mod tests {
             .expect("list")
             .map(|e| e.expect("entry").file_name())
             .collect();
-        assert_eq!(names.len(), 1);
-        let temps = std::fs::read_dir(dir.path().join(TEMP_DIR))
-            .expect("temp dir")
-            .count();
-        assert_eq!(temps, 0, "no temporary file is left");
+        assert_eq!(names.len(), 1, "no temporary file is left: {names:?}");
+        assert!(!dir.path().join(TEMP_DIR).exists());
         assert!(write_atomic(dir.path(), Path::new("../x.md"), b"no").is_err());
     }
 }

@@ -405,12 +405,14 @@ async fn sigkill_at_random_moments_loses_nothing_and_writes_nothing_twice() {
         counts.values().all(|c| *c == 1),
         "no entry is written twice"
     );
+    let leftovers: Vec<String> = sandbox
+        .all_files()
+        .into_iter()
+        .filter(|f| f.contains("tidings-tmp"))
+        .collect();
     assert!(
-        !sandbox
-            .articles()
-            .keys()
-            .any(|k| k.contains(".tidings-tmp")),
-        "no temporary file is left"
+        leftovers.is_empty(),
+        "no temporary file is left: {leftovers:?}"
     );
     assert!(
         killed_mid_run > 0,

@@ -445,13 +445,20 @@ fn a_fetched_document_is_claimed_and_written_once() {
             .expect("mtime"),
         modified
     );
-    assert!(
-        !output.join(".tidings-tmp").exists()
-            || std::fs::read_dir(output.join(".tidings-tmp"))
-                .expect("temp dir")
-                .next()
-                .is_none()
-    );
+    let mut stack = vec![output.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("folder").flatten() {
+            let path = entry.path();
+            assert!(
+                !path.to_string_lossy().contains("tidings-tmp"),
+                "no temporary file is left: {}",
+                path.display()
+            );
+            if path.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
 }
 
 #[test]

@@ -61,7 +61,16 @@ impl Pipeline {
     /// Writes what earlier runs claimed but did not write (a crash, a full disk), feed by
     /// feed under the feed's lease, so a concurrent process never writes the same file.
     pub fn write_all_pending(&self) -> Result<Vec<WrittenArticle>, PipelineError> {
-        let stale = remove_stale_temp_files(&self.config.output.dir);
+        // A kill in the middle of a write leaves a temporary file beside the file being
+        // written: in the folder of a pending entry, or of the images.
+        let mut folders: Vec<std::path::PathBuf> = self
+            .store()
+            .pending(None)?
+            .iter()
+            .filter_map(|entry| entry.path.parent().map(std::path::Path::to_path_buf))
+            .collect();
+        folders.push(self.config.output.images_dir.clone());
+        let stale = remove_stale_temp_files(&self.config.output.dir, folders);
         if stale > 0 {
             tracing::info!(
                 stale,
@@ -229,6 +238,13 @@ impl Pipeline {
             // Bound first: the store's lock must not be held while rendering (templates
             // with local images ask the store too).
             let written = self.store().written(Some(&feed.name))?;
+            // An earlier render killed mid-write left its temporary file beside the file.
+            remove_stale_temp_files(
+                &self.config.output.dir,
+                written
+                    .iter()
+                    .filter_map(|entry| entry.path.parent().map(std::path::Path::to_path_buf)),
+            );
             for entry in written {
                 if feed.filters.judge(&entry.article, now) != Verdict::Write {
                     report.now_blocked += 1;

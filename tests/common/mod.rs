@@ -174,6 +174,27 @@ impl Sandbox {
         }
     }
 
+    /// Every file under the output folder, whatever it is: relative paths (with `/`).
+    pub fn all_files(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut stack = vec![self.articles_dir()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if let Ok(relative) = path.strip_prefix(self.articles_dir()) {
+                    found.push(relative.to_string_lossy().replace('\\', "/"));
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
     /// Every markdown file under the output folder: relative path (with `/`) -> contents.
     pub fn articles(&self) -> BTreeMap<String, String> {
         let mut files = BTreeMap::new();
