@@ -113,7 +113,8 @@ impl Pipeline {
     }
 }
 
-/// Every `.md` file under `dir` (relative to it), the temporary folder left out.
+/// Every `.md` file under `dir` (relative to it), the old shared temporary folder left
+/// out (temporary files beside articles end in `.tidings-tmp`, never `.md`).
 fn markdown_files(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut folders = vec![PathBuf::new()];
