@@ -128,19 +128,34 @@ static IMAGE: LazyLock<regex::Regex> = LazyLock::new(|| {
         .unwrap_or_else(|e| unreachable!("a valid pattern: {e}"))
 });
 
-/// The http(s) image URLs of a markdown body, in order, each once.
-pub fn image_urls(body: &str) -> Vec<String> {
-    let mut urls: Vec<String> = Vec::new();
-    for found in IMAGE.captures_iter(body) {
-        if let Some(url) = found.get(2).or_else(|| found.get(3)) {
-            let url = url.as_str();
-            let web = url.starts_with("https://") || url.starts_with("http://");
-            if web && !urls.iter().any(|u| u == url) {
-                urls.push(url.to_string());
-            }
+/// The destinations of a markdown body's images, in order, each once.
+pub fn image_destinations(body: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for image in IMAGE.captures_iter(body) {
+        if let Some(url) = image.get(2).or_else(|| image.get(3))
+            && !found.iter().any(|u| u == url.as_str())
+        {
+            found.push(url.as_str().to_string());
         }
     }
-    urls
+    found
+}
+
+/// The http(s) image URLs of a markdown body, in order, each once: what can be kept.
+pub fn image_urls(body: &str) -> Vec<String> {
+    image_destinations(body)
+        .into_iter()
+        .filter(|url| url.starts_with("https://") || url.starts_with("http://"))
+        .collect()
+}
+
+/// `body` with every image (`![alt](destination)`) replaced by a space.
+pub fn without_images(body: &str) -> std::borrow::Cow<'_, str> {
+    static WHOLE_IMAGE: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(&format!(r#"{}(?:\s+"[^"]*")?\)"#, IMAGE.as_str()))
+            .unwrap_or_else(|e| unreachable!("a valid pattern: {e}"))
+    });
+    WHOLE_IMAGE.replace_all(body, " ")
 }
 
 /// `body` with the destinations of its images replaced by `local` (URL -> link).

@@ -49,7 +49,8 @@ pub use hooks::{HookError, run_once as run_hooks_once, signature as webhook_sign
 pub use links::{clean_url, masked};
 pub use metrics::Metrics;
 pub use output::{
-    ArticlePaths, PathTemplate, TemplateError, WriteError, slugify, sync_filesystem, write_atomic,
+    ArticlePaths, PathTemplate, TemplateError, WriteError, replace_file, slugify, sync_filesystem,
+    write_atomic,
 };
 pub use pipeline::{
     ExtractPageError, FeedError, FeedOutcome, FeedReport, PassMode, Pipeline, PipelineError,

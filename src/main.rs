@@ -359,7 +359,7 @@ fn fetch(
         if let Ok(pending) = pipeline.store().pending_count() {
             metrics.set_pending(pending);
         }
-        write_file_atomically(path, &metrics.encode())
+        tidings::replace_file(path, metrics.encode().as_bytes())
             .with_context(|| format!("cannot write the metrics file {}", path.display()))?;
     }
     let reports = finished.into_inner();
@@ -680,8 +680,11 @@ fn import(config: &Config, file: &std::path::Path, dry_run: bool) -> anyhow::Res
     }
     let outlines = merged;
     let mut document = ConfigDocument::read(&config.source)?;
-    let mut names = FeedNames::of(&document.feeds());
-    let (mut added, mut known, mut invalid) = (Vec::new(), Vec::new(), Vec::new());
+    // What the file configures (read once; feeds added below are no duplicates of each
+    // other, the outlines having been merged by URL).
+    let known = document.feeds();
+    let mut names = FeedNames::of(&known);
+    let (mut added, mut configured, mut invalid) = (Vec::new(), Vec::new(), Vec::new());
     for outline in outlines {
         let label = outline
             .text
@@ -691,12 +694,12 @@ fn import(config: &Config, file: &std::path::Path, dry_run: bool) -> anyhow::Res
             invalid.push(format!("{label}: {reason}"));
             continue;
         }
-        let already = document
-            .feeds()
-            .into_iter()
-            .find(|(_, url)| config::edit::same_url(url, &outline.xml_url));
+        let already = known
+            .iter()
+            .find(|(_, url)| config::edit::same_url(url, &outline.xml_url))
+            .cloned();
         if let Some((name, _)) = already {
-            known.push(format!("{label}: {} (feed {name:?})", outline.xml_url));
+            configured.push(format!("{label}: {} (feed {name:?})", outline.xml_url));
             continue;
         }
         let feed = NewFeed {
@@ -729,9 +732,9 @@ fn import(config: &Config, file: &std::path::Path, dry_run: bool) -> anyhow::Res
             tidings::masked(&feed.url)
         );
     }
-    if !known.is_empty() {
-        println!("skipped {} already configured:", known.len());
-        known.iter().for_each(|line| println!("  = {line}"));
+    if !configured.is_empty() {
+        println!("skipped {} already configured:", configured.len());
+        configured.iter().for_each(|line| println!("  = {line}"));
     }
     if !invalid.is_empty() {
         println!("skipped {} invalid:", invalid.len());
@@ -782,23 +785,11 @@ fn export(config: &Config, output: Option<&std::path::Path>) -> anyhow::Result<E
     let text = config::opml::write_opml(&feeds, &created);
     match output {
         Some(path) => {
-            write_file_atomically(path, &text)
+            tidings::replace_file(path, text.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!("exported {} feed(s) to {}", feeds.len(), path.display());
         }
         None => print!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Writes `text` to `path` atomically (a temporary file beside it, then a rename), so a
-/// collector never reads half a file.
-fn write_file_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(format!(".{}.tmp", std::process::id()));
-    let temporary = PathBuf::from(temporary);
-    std::fs::write(&temporary, text)?;
-    std::fs::rename(&temporary, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&temporary);
-    })
 }

@@ -366,6 +366,29 @@ pub fn write_atomic(dir: &Path, relative: &Path, contents: &[u8]) -> Result<(), 
     Ok(())
 }
 
+/// Replaces the file at `path` (a configuration, an export, a metrics file) atomically:
+/// `bytes` go to a temporary file beside it, flushed, with the old file's permissions,
+/// then renamed over it, so a reader never sees half a file.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".{}.tmp", std::process::id()));
+    let temporary = std::path::PathBuf::from(temporary);
+    let result = (|| {
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        if let Ok(metadata) = std::fs::metadata(path) {
+            std::fs::set_permissions(&temporary, metadata.permissions())?;
+        }
+        std::fs::rename(&temporary, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
+}
+
 /// Folders this process made or found: a batch of thousands of articles in a few
 /// folders asks the file system once per folder, not once per file (each
 /// `create_dir_all` of an existing folder is a failing `mkdir`).

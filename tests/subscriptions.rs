@@ -20,20 +20,6 @@ fn rss(items: &[(&str, &str, u32)]) -> Vec<u8> {
     xml.into_bytes()
 }
 
-fn titles(sandbox: &Sandbox) -> Vec<String> {
-    let mut titles: Vec<String> = sandbox
-        .articles()
-        .values()
-        .filter_map(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("title: \""))
-                .map(|t| t.trim_end_matches('"').to_string())
-        })
-        .collect();
-    titles.sort();
-    titles
-}
-
 const BACKLOG: &[(&str, &str, u32)] = &[
     ("e5", "Fifth", 5),
     ("e4", "Fourth", 4),
@@ -69,7 +55,7 @@ async fn catchup_records_the_backlog_and_a_later_entry_is_written_alone() {
     let output = sandbox.run_async(&["fetch"]).await;
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("1 new"), "{}", stdout(&output));
-    assert_eq!(titles(&sandbox), vec!["Sixth"]);
+    assert_eq!(sandbox.titles(), vec!["Sixth"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -85,7 +71,7 @@ async fn initial_entries_writes_only_the_newest_on_the_first_fetch() {
     ));
     let output = sandbox.run_async(&["fetch"]).await;
     assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(titles(&sandbox), vec!["Fifth", "Fourth"]);
+    assert_eq!(sandbox.titles(), vec!["Fifth", "Fourth"]);
 
     // Later fetches write every new entry, however many.
     server.reset().await;
@@ -99,7 +85,7 @@ async fn initial_entries_writes_only_the_newest_on_the_first_fetch() {
     let output = sandbox.run_async(&["fetch"]).await;
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(
-        titles(&sandbox),
+        sandbox.titles(),
         vec!["Eighth", "Fifth", "Fourth", "Seventh", "Sixth"]
     );
 }

@@ -195,7 +195,7 @@ impl ConfigDocument {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         super::parse(&text, &self.path, base).map_err(EditError::Invalid)?;
-        replace_file(&self.path, text.as_bytes()).map_err(|source| EditError::Io {
+        crate::output::replace_file(&self.path, text.as_bytes()).map_err(|source| EditError::Io {
             action: "write",
             path: self.path.clone(),
             source,
@@ -214,28 +214,6 @@ pub fn same_url(a: &str, b: &str) -> bool {
             .to_string()
     };
     normal(a) == normal(b)
-}
-
-/// Writes `bytes` to a temporary file beside `path`, flushes it, keeps the old file's
-/// permissions, and renames it over `path`.
-fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(format!(".{}.tmp", std::process::id()));
-    let temporary = std::path::PathBuf::from(temporary);
-    let result = (|| {
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        if let Ok(metadata) = std::fs::metadata(path) {
-            std::fs::set_permissions(&temporary, metadata.permissions())?;
-        }
-        std::fs::rename(&temporary, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    result
 }
 
 /// The names in use, to derive new ones that are valid and unique.

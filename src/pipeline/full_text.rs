@@ -176,8 +176,7 @@ impl Pipeline {
                     Err("no time left in this pass".to_string())
                 }
                 Some(url) => {
-                    let host_limit = self.host_limit(&url);
-                    let _permit = host_limit.acquire_owned().await.ok();
+                    let _permit = self.host_permit(&url).await;
                     self.page_clock
                         .wait_turn(&url, self.config.fetch.page_interval)
                         .await;

@@ -15,7 +15,7 @@ use super::{FeedError, Pipeline};
 use crate::config::FeedConfig;
 use crate::error::ErrorChain;
 use crate::fetch::{FetchStatus, Request, Validators};
-use crate::images::{image_file_name, image_folder, image_urls, sniff};
+use crate::images::{ImageKind, image_file_name, image_folder, image_urls, sniff};
 use crate::output::write_atomic;
 use crate::store::images::StoredImage;
 
@@ -66,9 +66,9 @@ impl Pipeline {
                     continue;
                 }
                 let outcome = match self.download_image(&url, feed, budget).await {
-                    Ok(bytes) => {
+                    Ok((bytes, kind)) => {
                         budget = budget.saturating_sub(bytes.len() as u64);
-                        self.store_image(&bytes, &folder).await
+                        self.store_image(bytes, kind, &folder).await
                     }
                     Err(reason) => Err(reason),
                 };
@@ -113,16 +113,15 @@ impl Pipeline {
         matches!(copied, Ok(Some(())))
     }
 
-    /// The bytes of the image at `url`, or why it is not kept.
+    /// The bytes of the image at `url` and what they are, or why it is not kept.
     async fn download_image(
         &self,
         url: &str,
         feed: &FeedConfig,
         budget: u64,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<(Vec<u8>, ImageKind), String> {
         let parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
-        let host_limit = self.host_limit(&parsed);
-        let _permit = host_limit.acquire_owned().await.ok();
+        let _permit = self.host_permit(&parsed).await;
         let request = Request {
             headers: &[],
             allow_private_networks: feed.allow_private_networks,
@@ -147,16 +146,20 @@ impl Pipeline {
         if bytes.len() as u64 > budget {
             return Err("the article's images reached output.images_max_article_bytes".to_string());
         }
-        sniff(&bytes).map_err(|e| e.to_string())?;
-        Ok(bytes)
+        let kind = sniff(&bytes).map_err(|e| e.to_string())?;
+        Ok((bytes, kind))
     }
 
     /// Writes `bytes` into `folder` under their digest (once); returns the path.
-    async fn store_image(&self, bytes: &[u8], folder: &std::path::Path) -> Result<String, String> {
-        let kind = sniff(bytes).map_err(|e| e.to_string())?;
-        let target = folder.join(image_file_name(bytes, kind));
+    async fn store_image(
+        &self,
+        bytes: Vec<u8>,
+        kind: ImageKind,
+        folder: &std::path::Path,
+    ) -> Result<String, String> {
+        let target = folder.join(image_file_name(&bytes, kind));
         let dir = self.config.output.dir.clone();
-        let (bytes, path) = (bytes.to_vec(), target.clone());
+        let path = target.clone();
         tokio::task::spawn_blocking(move || {
             if dir.join(&path).is_file() {
                 return Ok(());

@@ -207,6 +207,13 @@ impl Pipeline {
             .await
     }
 
+    /// A place among the requests in flight to `url`'s host (feeds, pages and images
+    /// alike), held until dropped. The semaphore is never closed, so acquiring cannot
+    /// fail; if it ever did, the request goes ahead rather than the pass failing.
+    async fn host_permit(&self, url: &url::Url) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.host_limit(url).acquire_owned().await.ok()
+    }
+
     /// The limit of requests in flight to `url`'s host.
     fn host_limit(&self, url: &url::Url) -> Arc<Semaphore> {
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();

@@ -320,10 +320,7 @@ impl Pipeline {
         validators: &Validators,
         feed: &FeedConfig,
     ) -> Result<FetchOutcome, FeedError> {
-        let host_limit = self.host_limit(url);
-        // The semaphore is never closed, so acquiring cannot fail; if it ever did, the
-        // fetch goes ahead rather than the feed failing.
-        let _permit = host_limit.acquire_owned().await.ok();
+        let _permit = self.host_permit(url).await;
         let request = Request {
             headers: &feed.headers,
             allow_private_networks: feed.allow_private_networks,

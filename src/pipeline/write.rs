@@ -65,9 +65,9 @@ impl Pipeline {
         // written: in the folder of a pending entry, or of the images.
         let mut folders: Vec<std::path::PathBuf> = self
             .store()
-            .pending(None)?
+            .pending_paths()?
             .iter()
-            .filter_map(|entry| entry.path.parent().map(std::path::Path::to_path_buf))
+            .filter_map(|path| path.parent().map(std::path::Path::to_path_buf))
             .collect();
         folders.push(self.config.output.images_dir.clone());
         let stale = remove_stale_temp_files(&self.config.output.dir, folders);
@@ -116,7 +116,7 @@ impl Pipeline {
         let mut files = Vec::with_capacity(pending.len());
         let mut first_error: Option<WriteError> = None;
         let mut render_error: Option<TemplateError> = None;
-        let titles = self.feed_titles();
+        let titles = self.feed_titles(feed);
         for entry in &pending {
             let text = match self.render_entry(entry, &titles) {
                 None => continue,
@@ -153,10 +153,17 @@ impl Pipeline {
         }
     }
 
-    /// The title each feed gives itself (for templates), read once per batch.
-    fn feed_titles(&self) -> std::collections::HashMap<String, String> {
-        self.store()
-            .feed_identities()
+    /// The title `feed` (each feed when `None`) gives itself, for templates: one query per
+    /// batch, of the one feed a pass writes.
+    fn feed_titles(&self, feed: Option<&str>) -> std::collections::HashMap<String, String> {
+        let store = self.store();
+        let identities = match feed {
+            Some(name) => store
+                .feed_identity(name)
+                .map(|identity| [(name.to_string(), identity)].into_iter().collect()),
+            None => store.feed_identities(),
+        };
+        identities
             .unwrap_or_default()
             .into_iter()
             .filter_map(|(name, identity)| identity.title.map(|title| (name, title)))
@@ -221,8 +228,8 @@ impl Pipeline {
     pub fn render_written(&self, feeds: &[FeedConfig]) -> Result<RenderReport, PipelineError> {
         let mut report = RenderReport::default();
         let now = Utc::now();
-        let titles = self.feed_titles();
         for feed in feeds {
+            let titles = self.feed_titles(Some(&feed.name));
             // Held entries the rules now allow become pending and are written like any.
             let released: Vec<i64> = self
                 .store()

@@ -114,7 +114,7 @@ pub fn article_context(
         title: article.title.clone(),
         date: in_zone(date),
         summary: article.summary.clone(),
-        images: images_of(&body),
+        images: crate::images::image_destinations(&body),
         word_count,
         reading_minutes: word_count.div_ceil(WORDS_PER_MINUTE),
         body,
@@ -153,38 +153,16 @@ pub fn render_article(
 /// Words of a markdown body: runs of non-space holding a letter or digit, images and
 /// link destinations left out.
 fn word_count(body: &str) -> usize {
-    static IMAGE: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(r"!\[(?:[^\]\\]|\\.)*\]\((?:<[^>]*>|[^)\s]*)(?:\s+\x22[^\x22]*\x22)?\)")
-            .unwrap_or_else(|e| unreachable!("a valid pattern: {e}"))
-    });
     static DESTINATION: LazyLock<regex::Regex> = LazyLock::new(|| {
         regex::Regex::new(r"\]\((?:<[^>]*>|[^)\s]*)(?:\s+\x22[^\x22]*\x22)?\)")
             .unwrap_or_else(|e| unreachable!("a valid pattern: {e}"))
     });
-    let without_images = IMAGE.replace_all(body, " ");
+    let without_images = crate::images::without_images(body);
     DESTINATION
         .replace_all(&without_images, "]")
         .split_whitespace()
         .filter(|word| word.chars().any(char::is_alphanumeric))
         .count()
-}
-
-/// The destinations of the body's images, in order, each once.
-fn images_of(body: &str) -> Vec<String> {
-    static IMAGE: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(r"!\[(?:[^\]\\]|\\.)*\]\((?:<([^>]*)>|([^)\s]+))")
-            .unwrap_or_else(|e| unreachable!("a valid pattern: {e}"))
-    });
-    let mut images: Vec<String> = Vec::new();
-    for found in IMAGE.captures_iter(body) {
-        if let Some(url) = found.get(1).or_else(|| found.get(2)) {
-            let url = url.as_str().to_string();
-            if !images.contains(&url) {
-                images.push(url);
-            }
-        }
-    }
-    images
 }
 
 /// Whether `text` is a file tidings wrote for `article` of feed `feed_name`: its source line

@@ -200,22 +200,13 @@ fn front_matter_of(text: &str) -> Option<&str> {
 
 /// minijinja's message with the line it names.
 fn describe(error: &Error) -> String {
+    let what = match error.detail() {
+        Some(detail) => format!("{}: {detail}", error.kind()),
+        None => error.kind().to_string(),
+    };
     match error.line() {
-        Some(line) => format!("line {line}: {}", error.kind_and_detail()),
-        None => error.kind_and_detail(),
-    }
-}
-
-trait KindAndDetail {
-    fn kind_and_detail(&self) -> String;
-}
-
-impl KindAndDetail for Error {
-    fn kind_and_detail(&self) -> String {
-        match self.detail() {
-            Some(detail) => format!("{}: {detail}", self.kind()),
-            None => self.kind().to_string(),
-        }
+        Some(line) => format!("line {line}: {what}"),
+        None => what,
     }
 }
 

@@ -43,6 +43,16 @@ impl Store {
         self.entries_in_state("written", feed)
     }
 
+    /// Where the pending entries' files go (only the paths: start-up looks there for a
+    /// killed write's temporary files).
+    pub fn pending_paths(&self) -> Result<Vec<PathBuf>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT path FROM entries WHERE state = 'pending'")?;
+        let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+        rows.map(|row| Ok(PathBuf::from(row?))).collect()
+    }
+
     /// Entries of `feed` a filter holds back.
     pub fn filtered(&self, feed: &str) -> Result<Vec<StoredEntry>, StoreError> {
         self.entries_in_state("filtered", Some(feed))

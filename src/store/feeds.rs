@@ -257,10 +257,28 @@ impl Store {
         site_url: Option<&str>,
     ) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE feeds SET title = ?2, site_url = ?3 WHERE name = ?1",
+            // No write (and no WAL page) when the feed says what it said last time.
+            "UPDATE feeds SET title = ?2, site_url = ?3
+             WHERE name = ?1 AND (title IS NOT ?2 OR site_url IS NOT ?3)",
             params![name, title, site_url],
         )?;
         Ok(())
+    }
+
+    /// The title and site link `name` gave itself (nothing known: both `None`).
+    pub fn feed_identity(&self, name: &str) -> Result<FeedIdentity, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT title, site_url FROM feeds WHERE name = ?1")?;
+        Ok(statement
+            .query_row([name], |row| {
+                Ok(FeedIdentity {
+                    title: row.get(0)?,
+                    site_url: row.get(1)?,
+                })
+            })
+            .optional()?
+            .unwrap_or_default())
     }
 
     /// The title and site link each feed gave itself, by name.

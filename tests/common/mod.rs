@@ -174,6 +174,21 @@ impl Sandbox {
         }
     }
 
+    /// The `title` of every article written, sorted.
+    pub fn titles(&self) -> Vec<String> {
+        let mut titles: Vec<String> = self
+            .articles()
+            .values()
+            .filter_map(|text| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix("title: \""))
+                    .map(|t| t.trim_end_matches('"').to_string())
+            })
+            .collect();
+        titles.sort();
+        titles
+    }
+
     /// Every file under the output folder, whatever it is: relative paths (with `/`).
     pub fn all_files(&self) -> Vec<String> {
         let mut found = Vec::new();
