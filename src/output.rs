@@ -343,7 +343,7 @@ pub fn write_atomic(dir: &Path, relative: &Path, contents: &[u8]) -> Result<(), 
     // the pending entries' folders ([`remove_stale_temp_files`]).
     let temp = parent.join(temp_name(&target));
     let attempt = || -> std::io::Result<()> {
-        ensure_folder(parent)?;
+        ensure_folder(dir, parent)?;
         let mut file = std::fs::File::create(&temp)?;
         file.write_all(contents)?;
         drop(file);
@@ -397,16 +397,63 @@ fn known_folders() -> &'static Mutex<HashSet<PathBuf>> {
     KNOWN.get_or_init(|| Mutex::new(HashSet::new()))
 }
 
-fn ensure_folder(folder: &Path) -> std::io::Result<()> {
+/// Makes `folder` (inside the output root `dir`) unless this process already knows it.
+/// The root is made first and marked as the top of a directory hierarchy, so the feed
+/// folders made in it are spread over the file system ([`mark_hierarchy_top`]).
+fn ensure_folder(dir: &Path, folder: &Path) -> std::io::Result<()> {
     let mut known = known_folders()
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if known.contains(folder) {
         return Ok(());
     }
+    if !known.contains(dir) {
+        std::fs::create_dir_all(dir)?;
+        mark_hierarchy_top(dir);
+        known.insert(dir.to_path_buf());
+    }
     std::fs::create_dir_all(folder)?;
     known.insert(folder.to_path_buf());
     Ok(())
+}
+
+/// Sets ext4's "top of directory hierarchies" attribute (`chattr +T`) on the output root,
+/// if it is not set yet. ext4 then places each new feed folder in a block group of its
+/// own choosing with room to spare (the Orlov allocator's rule for top-level folders)
+/// instead of beside the root, and each folder's files go into its folder's group.
+///
+/// Why: without a journal, ext4 skips free inodes deleted in the last minutes, scanning
+/// them one by one on every new file. With every folder beside the root, the files of
+/// a big run land in one group, and after an output was deleted and fetched again each
+/// new file scanned thousands of such inodes: 9.3 s of kernel time for 10,000 files in
+/// 200 folders, against 0.5 s with the attribute (measured on this project's machine).
+///
+/// Other file systems refuse or ignore the attribute; that is fine, the attribute is
+/// only about speed, so failures are not reported.
+fn mark_hierarchy_top(dir: &Path) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        /// `FS_TOPDIR_FL` of linux/fs.h.
+        const TOP_OF_HIERARCHY: libc::c_int = 0x0002_0000;
+        let Ok(folder) = std::fs::File::open(dir) else {
+            return;
+        };
+        let mut flags: libc::c_int = 0;
+        // SAFETY: both ioctls take a pointer to an int that lives for the whole call, on a
+        // descriptor `folder` keeps open; the kernel reads and writes nothing else of ours.
+        unsafe {
+            if libc::ioctl(folder.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) != 0
+                || flags & TOP_OF_HIERARCHY != 0
+            {
+                return;
+            }
+            flags |= TOP_OF_HIERARCHY;
+            libc::ioctl(folder.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = dir;
 }
 
 fn forget_folders() {
@@ -619,6 +666,36 @@ mod tests {
             std::fs::read(dir.path().join("f/2025/b.md")).expect("read"),
             b"two"
         );
+    }
+
+    #[test]
+    fn the_output_root_is_marked_as_a_hierarchy_top_on_ext4() {
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("articles");
+        write_atomic(&root, Path::new("f/2025/a.md"), b"one").expect("write");
+        let folder = std::fs::File::open(&root).expect("open the root");
+        // SAFETY: statfs and the ioctl write into values owned here, on an open descriptor.
+        let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::fstatfs(folder.as_raw_fd(), &mut fs) }, 0);
+        const EXT4_SUPER_MAGIC: libc::c_long = 0xEF53;
+        if fs.f_type as libc::c_long != EXT4_SUPER_MAGIC {
+            eprintln!(
+                "not ext4 (f_type {:#x}): the attribute is not checked",
+                fs.f_type
+            );
+            return;
+        }
+        let mut flags: libc::c_int = 0;
+        let read = unsafe { libc::ioctl(folder.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) };
+        assert_eq!(read, 0, "ext4 answers FS_IOC_GETFLAGS");
+        assert_ne!(flags & 0x0002_0000, 0, "the root has the T attribute");
+        let inner = std::fs::File::open(root.join("f")).expect("open a feed folder");
+        let mut inner_flags: libc::c_int = 0;
+        let read =
+            unsafe { libc::ioctl(inner.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut inner_flags) };
+        assert_eq!(read, 0);
+        assert_eq!(inner_flags & 0x0002_0000, 0, "only the root is marked");
     }
 
     #[test]
