@@ -483,6 +483,38 @@ pub fn sync_filesystem(dir: &Path) -> Result<(), WriteError> {
     }
 }
 
+/// Flushes for many writers at once: a `syncfs` flushes the whole file system, so one
+/// that *started* after a writer's files were written covers them. Writers that finish
+/// their batches while a flush runs wait for it to end and share the next one, instead
+/// of each running its own (200 feeds fetched together: a handful of flushes, not 200).
+#[derive(Debug, Default)]
+pub struct SharedFlush {
+    /// How many flushes have started; a flush's number is this count when it starts.
+    started: AtomicU64,
+    /// The number of the last flush that ended well. Held while a flush runs, so flushes
+    /// run one at a time.
+    completed: Mutex<u64>,
+}
+
+impl SharedFlush {
+    /// Returns once every file written under `dir` before this call is on disk.
+    pub fn flush(&self, dir: &Path) -> Result<(), WriteError> {
+        // Any flush numbered above this began after our files were written.
+        let needed = self.started.load(Ordering::SeqCst) + 1;
+        let mut completed = self
+            .completed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *completed >= needed {
+            return Ok(());
+        }
+        let number = self.started.fetch_add(1, Ordering::SeqCst) + 1;
+        sync_filesystem(dir)?;
+        *completed = number;
+        Ok(())
+    }
+}
+
 /// The hidden folder of the output dir where versions before 0.1 wrote their temporary
 /// files; still cleaned, and skipped by `reindex`.
 pub const TEMP_DIR: &str = ".tidings-tmp";
@@ -696,6 +728,19 @@ mod tests {
             unsafe { libc::ioctl(inner.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut inner_flags) };
         assert_eq!(read, 0);
         assert_eq!(inner_flags & 0x0002_0000, 0, "only the root is marked");
+    }
+
+    #[test]
+    fn a_flush_is_shared_only_by_writes_made_before_it_started() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let flush = SharedFlush::default();
+        write_atomic(dir.path(), Path::new("a.md"), b"one").expect("write");
+        flush.flush(dir.path()).expect("first flush");
+        write_atomic(dir.path(), Path::new("b.md"), b"two").expect("write");
+        flush.flush(dir.path()).expect("second flush");
+        // The second batch was written after the first flush began: it got its own.
+        assert_eq!(flush.started.load(Ordering::SeqCst), 2);
+        assert_eq!(*flush.completed.lock().expect("lock"), 2);
     }
 
     #[test]

@@ -17,15 +17,19 @@ pub fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 /// glibc gives every thread that allocates its own arena (up to 8 per core) and rarely
-/// returns their memory; two arenas cost no measurable speed here and keep the resident
-/// set small.
+/// returns their memory. One arena per blocking thread (two per core, see
+/// [`build_runtime`]): with two arenas for four threads converting articles, a cold
+/// 200-feed fetch spent an eighth of its CPU in malloc and its locks (median wall 2.73 s against
+/// 2.56 s with four, for 1 MiB more resident memory).
 pub fn limit_allocator_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let arenas = libc::c_int::try_from(cores * 2).unwrap_or(libc::c_int::MAX);
         // SAFETY: mallopt only changes allocator settings; called before other threads
         // start allocating.
         unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
+            libc::mallopt(libc::M_ARENA_MAX, arenas);
         }
     }
 }

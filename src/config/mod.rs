@@ -154,6 +154,13 @@ pub struct HooksConfig {
     pub secret: Option<String>,
 }
 
+impl HooksConfig {
+    /// Whether any hook is configured (else nobody needs the list of written files).
+    pub fn any(&self) -> bool {
+        !self.after_pass.is_empty() || self.webhook.is_some()
+    }
+}
+
 /// How `tidings run` schedules.
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {

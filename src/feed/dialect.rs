@@ -314,6 +314,8 @@ fn escape_naked_markup(text: &str, local: &str, xhtml_to_html: bool) -> Option<S
         let inner = &text[tag_end..close];
         let xhtml = attribute_value(tag, "type").is_some_and(|t| t.eq_ignore_ascii_case("xhtml"));
         if !holds_markup(inner) || (xhtml && !xhtml_to_html) {
+            // Nothing inside is looked at again: an element does not nest in itself.
+            from = close;
             continue;
         }
         let out = out.get_or_insert_with(|| String::with_capacity(text.len() + 256));

@@ -145,6 +145,8 @@ pub struct Pipeline {
     holder: String,
     /// When each host was last asked for an article page.
     page_clock: full_text::PageClock,
+    /// The flush of written files to disk, shared by the feeds of a run.
+    flush: crate::output::SharedFlush,
 }
 
 impl Pipeline {
@@ -160,6 +162,7 @@ impl Pipeline {
             host_limits: Mutex::new(HashMap::new()),
             holder: lease_holder_name(),
             page_clock: full_text::PageClock::default(),
+            flush: crate::output::SharedFlush::default(),
         }))
     }
 

@@ -306,7 +306,11 @@ impl Pipeline {
                 }
                 let name = feed.name.clone();
                 let written = self.blocking(move |p| p.write_pending(Some(&name))).await?;
-                attempt.traces.written.extend(written);
+                // Only hooks read the list; without them a run of 50,000 articles would
+                // keep 50,000 paths and titles until it ends.
+                if self.config.hooks.any() {
+                    attempt.traces.written.extend(written);
+                }
                 Ok(Round::Finished(FeedOutcome::Processed(report)))
             }
             Processed::Discovered(found) => Ok(Round::Discovered(found)),

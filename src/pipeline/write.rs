@@ -7,7 +7,7 @@ use super::{Pipeline, PipelineError};
 use crate::config::FeedConfig;
 use crate::filter::Verdict;
 use crate::images::{image_folder, image_urls, relative_link, rewrite_image_links};
-use crate::output::{WriteError, remove_stale_temp_files, sync_filesystem, write_atomic};
+use crate::output::{WriteError, remove_stale_temp_files, write_atomic};
 use crate::render::{RenderSettings, TemplateError, render_article};
 use crate::store::StoredEntry;
 use crate::store::images::StoredImage;
@@ -139,8 +139,9 @@ impl Pipeline {
             }
         }
         if !written.is_empty() {
-            // One flush for the batch; only then are the entries recorded as written.
-            sync_filesystem(&self.config.output.dir).inspect_err(|error| {
+            // One flush for the batch (shared with the batches of other feeds that end
+            // meanwhile); only then are the entries recorded as written.
+            self.flush.flush(&self.config.output.dir).inspect_err(|error| {
                 tracing::warn!(error = %crate::error::ErrorChain(error), "articles left pending: could not flush them to disk");
             })?;
         }
@@ -274,7 +275,7 @@ impl Pipeline {
             }
         }
         if report.rewritten > 0 {
-            sync_filesystem(&self.config.output.dir)?;
+            self.flush.flush(&self.config.output.dir)?;
         }
         Ok(report)
     }

@@ -107,25 +107,40 @@ impl Store {
     }
 
     /// The keys of `feed` whose stored raw digest equals the given one: entries the feed
-    /// repeats unchanged, which need no conversion at all.
+    /// repeats unchanged, which need no conversion at all. One query for the whole
+    /// document (the keys go in as one JSON array), answered from `entries_lookup`.
     pub fn unchanged_keys(
         &self,
         feed: &str,
         identities: &[Identity],
     ) -> Result<HashSet<String>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare_cached("SELECT raw_hash FROM entries WHERE feed = ?1 AND key = ?2")?;
-        let mut unchanged = HashSet::new();
-        for identity in identities {
-            let stored: Option<Option<String>> = statement
-                .query_row(params![feed, identity.key], |r| r.get(0))
-                .optional()?;
-            if stored.flatten().as_deref() == Some(identity.raw_hash.as_str()) {
-                unchanged.insert(identity.key.clone());
+        if identities.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let keys = serde_json::to_string(
+            &identities
+                .iter()
+                .map(|identity| identity.key.as_str())
+                .collect::<Vec<_>>(),
+        )?;
+        let mut statement = self.conn.prepare_cached(
+            "SELECT key, raw_hash FROM entries INDEXED BY entries_lookup
+             WHERE feed = ?1 AND key IN (SELECT value FROM json_each(?2))",
+        )?;
+        let mut stored = std::collections::HashMap::new();
+        let mut rows = statement.query(params![feed, keys])?;
+        while let Some(row) = rows.next()? {
+            let key: String = row.get(0)?;
+            let raw_hash: Option<String> = row.get(1)?;
+            if let Some(raw_hash) = raw_hash {
+                stored.insert(key, raw_hash);
             }
         }
-        Ok(unchanged)
+        Ok(identities
+            .iter()
+            .filter(|identity| stored.get(&identity.key) == Some(&identity.raw_hash))
+            .map(|identity| identity.key.clone())
+            .collect())
     }
 }
 
@@ -176,7 +191,7 @@ impl<'tx> Claim<'tx> {
             options,
             now,
             find: tx.prepare_cached(
-                "SELECT id, content_hash, state FROM entries WHERE feed = ?1 AND key = ?2",
+                "SELECT id, content_hash, state FROM entries INDEXED BY entries_lookup WHERE feed = ?1 AND key = ?2",
             )?,
             find_by_guid: tx.prepare_cached(
                 "SELECT id, content_hash, state FROM entries WHERE feed = ?1 AND key = ?2 AND canonical_link IS ?3",

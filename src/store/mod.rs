@@ -129,6 +129,10 @@ CREATE TABLE hooks (
     failures    INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 ",
+    // What every pass asks of each entry a feed lists (is it known, has it changed, what
+    // state is it in), answered from an index alone: in the table these columns come
+    // after the article, so reading them meant reading the article's overflow pages.
+    "CREATE INDEX entries_lookup ON entries (feed, key, raw_hash, content_hash, state);",
 ];
 
 /// Why the database could not do what was asked.
