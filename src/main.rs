@@ -394,9 +394,13 @@ fn run(config_path: PathBuf, config: Config) -> anyhow::Result<ExitCode> {
 
 fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     // Read-only: `status` creates nothing and works on a read-only folder.
-    let mut statuses = match Store::open_read_only(&config.database)? {
-        Some(store) => store.feed_statuses()?,
-        None => Vec::new(),
+    // The one command that checks the whole file: a run checks only the small tables.
+    let (mut statuses, hooks) = match Store::open_read_only(&config.database)? {
+        Some(store) => {
+            store.verify(&config.database)?;
+            (store.feed_statuses()?, store.hook_statuses()?)
+        }
+        None => (Vec::new(), Vec::new()),
     };
     // Configured feeds that were never fetched are shown too.
     for feed in &config.feeds {
@@ -421,10 +425,6 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         }
     }
     statuses.sort_by(|a, b| a.name.cmp(&b.name));
-    let hooks = match Store::open_read_only(&config.database)? {
-        Some(store) => store.hook_statuses()?,
-        None => Vec::new(),
-    };
     // Credentials in feed URLs are not shown.
     for status in &mut statuses {
         status.url = tidings::masked(&status.url);

@@ -76,6 +76,38 @@ async fn a_damaged_database_is_refused_with_what_to_do() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn damage_deep_in_the_entries_is_refused_by_status_and_reported_by_fetch() {
+    let server = MockServer::start().await;
+    serve_fixture(&server, "/feed.xml", "rss2.xml").await;
+    let sandbox = Sandbox::new(&[("notes", format!("{}/feed.xml", server.uri()))], "");
+    assert_eq!(sandbox.run_async(&["fetch"]).await.status.code(), Some(0));
+    assert_eq!(sandbox.run_async(&["status"]).await.status.code(), Some(0));
+    // Garbage over the last two pages: articles and indexes, which a run reads only when
+    // it needs them (the check at open looks at the small tables alone).
+    let database = sandbox.database();
+    let mut bytes = std::fs::read(&database).expect("database");
+    let end = bytes.len();
+    assert!(end >= 8 * 4096, "{end} bytes");
+    for byte in &mut bytes[end - 2 * 4096..] {
+        *byte = 0xA5;
+    }
+    std::fs::write(&database, bytes).expect("damage");
+    let output = sandbox.run_async(&["status"]).await;
+    assert_eq!(output.status.code(), Some(3), "{}", stdout(&output));
+    let message = stderr(&output);
+    assert!(message.contains("is damaged"), "{message}");
+    assert!(message.contains("reindex"), "{message}");
+    let output = sandbox.run_async(&["fetch", "--force"]).await;
+    assert_eq!(output.status.code(), Some(3), "{}", stdout(&output));
+    assert!(
+        stderr(&output).contains("is damaged"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!stdout(&output).contains("new"), "no success is reported");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn status_creates_no_database_and_a_foreign_database_is_named() {
     let sandbox = Sandbox::new(&[("notes", "https://feeds.example.org/x".to_string())], "");
     let status = sandbox.run_async(&["status"]).await;

@@ -141,6 +141,14 @@ impl Daemon {
     async fn start(config: Config) -> Result<Daemon, DaemonError> {
         let lock = lock::DaemonLock::acquire(&config.database)?;
         let pipeline = Pipeline::open(config)?;
+        // The whole file is checked once per start; each pass meets damage as it reads.
+        pipeline
+            .blocking(|p| {
+                p.store()
+                    .verify(&p.config().database)
+                    .map_err(crate::pipeline::PipelineError::from)
+            })
+            .await?;
         let hooks = crate::hooks::HookRunner::start();
         match pipeline.blocking(|p| p.write_all_pending()).await {
             Ok(written) if written.is_empty() => {}
