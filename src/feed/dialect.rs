@@ -19,6 +19,8 @@
 
 use std::borrow::Cow;
 
+use super::scan;
+
 use base64::Engine as _;
 
 const NETSCAPE_RSS_090: &str = "http://my.netscape.com/rdf/simple/0.9/";
@@ -40,7 +42,7 @@ pub fn normalise_dialect(text: &str) -> Cow<'_, str> {
     }
     // Some item lacks a link only where links are no more than items (the channel has
     // one of its own): a cheap count decides whether to look.
-    if text.matches("<link").count() <= text.matches("<item").count()
+    if scan::count(&text, "<link") <= scan::count(&text, "<item")
         && let Some(rewritten) = item_links(&text)
     {
         text = Cow::Owned(rewritten);
@@ -101,7 +103,7 @@ fn map_entries(text: &str, change: impl Fn(&str) -> Cow<'_, str>) -> String {
     let mut out = String::with_capacity(text.len());
     let mut from = 0;
     while let Some(start) = find_start_tag(text, "entry", from) {
-        let Some(end) = text[start..].find("</entry>").map(|e| start + e) else {
+        let Some(end) = scan::find_from(text, "</entry>", start) else {
             break;
         };
         out.push_str(&text[from..start]);
@@ -164,7 +166,7 @@ fn atom_03_text_constructs(text: &str) -> String {
         rest = &rest[gt + 1..];
         if mode.as_deref() == Some("base64") && !tag.ends_with("/>") {
             let close = format!("</{}", tag_name(tag));
-            if let Some(end) = rest.find(&close) {
+            if let Some(end) = scan::find(rest, &close) {
                 let encoded: String = rest[..end].split_whitespace().collect();
                 match base64::engine::general_purpose::STANDARD.decode(encoded.as_bytes()) {
                     Ok(bytes) => out.push_str(&escape_text(&String::from_utf8_lossy(&bytes))),
@@ -188,7 +190,7 @@ fn item_links(text: &str) -> Option<String> {
     let mut changed = false;
     while let Some(start) = find_start_tag(text, "item", from) {
         let tag_end = start + text[start..].find('>')? + 1;
-        let Some(close) = text[tag_end..].find("</item>").map(|c| tag_end + c) else {
+        let Some(close) = scan::find_from(text, "</item>", tag_end) else {
             break;
         };
         out.push_str(&text[from..close]);
@@ -260,7 +262,7 @@ fn item_dates(text: &str) -> Option<String> {
     let mut from = 0;
     let mut changed = false;
     while let Some(start) = find_start_tag(text, "item", from) {
-        let Some(close) = text[start..].find("</item>").map(|c| start + c) else {
+        let Some(close) = scan::find_from(text, "</item>", start) else {
             break;
         };
         out.push_str(&text[from..close]);
@@ -308,7 +310,7 @@ fn escape_naked_markup(text: &str, local: &str, xhtml_to_html: bool) -> Option<S
             continue;
         }
         let close_tag = format!("</{}", tag_name(tag));
-        let Some(close) = text[tag_end..].find(&close_tag).map(|c| tag_end + c) else {
+        let Some(close) = scan::find_from(text, &close_tag, tag_end) else {
             break;
         };
         let inner = &text[tag_end..close];
@@ -340,9 +342,9 @@ fn holds_markup(inner: &str) -> bool {
     while let Some(lt) = rest.find('<') {
         let after = &rest[lt..];
         if let Some(body) = after.strip_prefix("<![CDATA[") {
-            rest = body.find("]]>").map_or("", |e| &body[e + 3..]);
+            rest = scan::find(body, "]]>").map_or("", |e| &body[e + 3..]);
         } else if after.starts_with("<!--") {
-            rest = after.find("-->").map_or("", |e| &after[e + 3..]);
+            rest = scan::find(after, "-->").map_or("", |e| &after[e + 3..]);
         } else {
             return after[1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '/');
         }
@@ -354,10 +356,10 @@ fn holds_markup(inner: &str) -> bool {
 fn escape_markup_outside_cdata(inner: &str) -> String {
     let mut out = String::with_capacity(inner.len() + 32);
     let mut rest = inner;
-    while let Some(at) = rest.find("<![CDATA[") {
+    while let Some(at) = scan::find(rest, "<![CDATA[") {
         out.push_str(&rest[..at].replace('<', "&lt;").replace('>', "&gt;"));
         let body = &rest[at..];
-        let end = body.find("]]>").map_or(body.len(), |e| e + 3);
+        let end = scan::find(body, "]]>").map_or(body.len(), |e| e + 3);
         out.push_str(&body[..end]);
         rest = &body[end..];
     }
@@ -423,7 +425,7 @@ fn local_name(tag: &str) -> &str {
 fn find_start_tag(text: &str, name: &str, from: usize) -> Option<usize> {
     let needle = format!("<{name}");
     let mut at = from;
-    while let Some(offset) = text.get(at..)?.find(&needle) {
+    while let Some(offset) = scan::find(text.get(at..)?, &needle) {
         let start = at + offset;
         let next = text[start + needle.len()..].chars().next();
         if next.is_some_and(|c| c.is_whitespace() || c == '>' || c == '/') {
@@ -437,7 +439,7 @@ fn find_start_tag(text: &str, name: &str, from: usize) -> Option<usize> {
 /// The first start tag whose local name is `local` (`<title`, `<atom:title`).
 fn find_start_tag_any_prefix(text: &str, local: &str, from: usize) -> Option<usize> {
     let mut at = from;
-    while let Some(offset) = text.get(at..)?.find(local) {
+    while let Some(offset) = scan::find(text.get(at..)?, local) {
         let found = at + offset;
         at = found + local.len();
         let next = text[at..].chars().next();
@@ -464,7 +466,7 @@ fn find_start_tag_any_prefix(text: &str, local: &str, from: usize) -> Option<usi
 fn element_text<'a>(text: &'a str, name: &str) -> Option<&'a str> {
     let start = find_start_tag(text, name, 0)?;
     let open_end = start + text[start..].find('>')? + 1;
-    let close = open_end + text[open_end..].find(&format!("</{name}>"))?;
+    let close = scan::find_from(text, &format!("</{name}>"), open_end)?;
     let inner = text[open_end..close].trim();
     let inner = inner
         .strip_prefix("<![CDATA[")

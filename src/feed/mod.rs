@@ -25,6 +25,7 @@ pub mod discover;
 pub mod hints;
 pub mod json;
 pub mod repair;
+pub mod scan;
 
 use feed_rs::model::Feed;
 
