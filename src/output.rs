@@ -254,6 +254,8 @@ impl ArticlePaths<'_> {
             if !taken(&path)? {
                 let on_disk = self.dir.join(&path);
                 match std::fs::read_to_string(&on_disk) {
+                    // One failed open says so (no second call to ask whether it exists).
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(path),
                     Err(_) if !on_disk.exists() => return Ok(path),
                     Ok(text) if is_this_article(&text) => return Ok(path),
                     _ => {}

@@ -174,6 +174,7 @@ struct Claim<'tx> {
     insert_duplicate: rusqlite::CachedStatement<'tx>,
     path_used: rusqlite::CachedStatement<'tx>,
     insert: rusqlite::CachedStatement<'tx>,
+    insert_article: rusqlite::CachedStatement<'tx>,
     update: rusqlite::CachedStatement<'tx>,
     refresh_raw: rusqlite::CachedStatement<'tx>,
     rekey: rusqlite::CachedStatement<'tx>,
@@ -206,11 +207,13 @@ impl<'tx> Claim<'tx> {
             )?,
             path_used: tx.prepare_cached("SELECT 1 FROM entries WHERE path = ?1")?,
             insert: tx.prepare_cached(
-                "INSERT INTO entries (feed, key, canonical_link, path, content_hash, article, date, first_seen, state, raw_hash, held_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO entries (feed, key, canonical_link, path, content_hash, date, first_seen, state, raw_hash, held_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?,
+            insert_article: tx
+                .prepare_cached("INSERT OR REPLACE INTO articles (id, article) VALUES (?1, ?2)")?,
             update: tx.prepare_cached(
-                "UPDATE entries SET content_hash = ?2, article = ?3, state = ?4, raw_hash = ?5, held_by = ?6 WHERE id = ?1",
+                "UPDATE entries SET content_hash = ?2, state = ?3, raw_hash = ?4, held_by = ?5 WHERE id = ?1",
             )?,
             refresh_raw: tx.prepare_cached("UPDATE entries SET raw_hash = ?2 WHERE id = ?1")?,
             rekey: tx.prepare_cached("UPDATE entries SET key = ?2 WHERE id = ?1")?,
@@ -280,14 +283,10 @@ impl<'tx> Claim<'tx> {
             }
             _ => ("pending", None, Decision::Updated),
         };
-        self.update.execute(params![
-            known.id,
-            hash,
-            serde_json::to_string(article)?,
-            state,
-            article.raw_hash,
-            held_by
-        ])?;
+        self.update
+            .execute(params![known.id, hash, state, article.raw_hash, held_by])?;
+        self.insert_article
+            .execute(params![known.id, serde_json::to_string(article)?])?;
         Ok(decision)
     }
 
@@ -389,19 +388,20 @@ impl<'tx> Claim<'tx> {
             |candidate| path_used.exists([path_text(candidate)]),
             |text| crate::render::is_rendering_of(text, feed, article),
         )?;
-        self.insert.execute(params![
+        let id = self.insert.insert(params![
             self.feed,
             article.key,
             article.canonical_link,
             path_text(&path),
             hash,
-            serde_json::to_string(article)?,
             timestamp(date),
             timestamp(self.now),
             state,
             article.raw_hash,
             held_by,
         ])?;
+        self.insert_article
+            .execute(params![id, serde_json::to_string(article)?])?;
         Ok(())
     }
 }

@@ -100,8 +100,9 @@ impl Store {
         feed: Option<&str>,
     ) -> Result<Vec<StoredEntry>, StoreError> {
         let mut statement = self.conn.prepare_cached(
-            "SELECT id, feed, path, date, article, written_at IS NOT NULL, first_seen FROM entries
-             WHERE state = ?1 AND (?2 IS NULL OR feed = ?2) ORDER BY id",
+            "SELECT e.id, e.feed, e.path, e.date, a.article, e.written_at IS NOT NULL, e.first_seen
+             FROM entries e JOIN articles a ON a.id = e.id
+             WHERE e.state = ?1 AND (?2 IS NULL OR e.feed = ?2) ORDER BY e.id",
         )?;
         let rows = statement.query_map(params![state, feed], |row| {
             Ok((
@@ -169,20 +170,27 @@ impl Store {
             "INSERT OR IGNORE INTO feeds (name, url) VALUES (?1, ?2)",
             params![feed, feed_url],
         )?;
-        self.conn.execute(
-            "INSERT OR IGNORE INTO entries (feed, key, canonical_link, path, content_hash, article, date, first_seen, state, written_at, raw_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'written', ?8, '')",
+        let tx = self.conn.transaction()?;
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO entries (feed, key, canonical_link, path, content_hash, date, first_seen, state, written_at, raw_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'written', ?7, '')",
             params![
                 feed,
                 article.key,
                 article.canonical_link,
                 super::path_text(path),
                 article.content_hash(),
-                serde_json::to_string(article)?,
                 timestamp(date),
                 timestamp(now),
             ],
         )?;
+        if inserted > 0 {
+            tx.execute(
+                "INSERT OR REPLACE INTO articles (id, article) VALUES (?1, ?2)",
+                params![tx.last_insert_rowid(), serde_json::to_string(article)?],
+            )?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -190,7 +198,7 @@ impl Store {
     /// digest, which stays the feed's: an unchanged entry is not fetched again.
     pub fn replace_article(&self, id: i64, article: &Article) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE entries SET article = ?2 WHERE id = ?1",
+            "UPDATE articles SET article = ?2 WHERE id = ?1",
             params![id, serde_json::to_string(article)?],
         )?;
         Ok(())

@@ -366,8 +366,9 @@ impl Store {
         })?;
         let mut statuses: Vec<FeedStatus> = rows.collect::<Result<_, _>>()?;
         let mut full_text = self.conn.prepare(
-            "SELECT json_extract(article, '$.full_text.from_page'), json_extract(article, '$.full_text.reason'), COUNT(*)
-             FROM entries WHERE feed = ?1 AND json_extract(article, '$.full_text') IS NOT NULL
+            "SELECT json_extract(a.article, '$.full_text.from_page'), json_extract(a.article, '$.full_text.reason'), COUNT(*)
+             FROM entries e JOIN articles a ON a.id = e.id
+             WHERE e.feed = ?1 AND json_extract(a.article, '$.full_text') IS NOT NULL
              GROUP BY 1, 2",
         )?;
         for status in &mut statuses {

@@ -133,6 +133,21 @@ CREATE TABLE hooks (
     // state is it in), answered from an index alone: in the table these columns come
     // after the article, so reading them meant reading the article's overflow pages.
     "CREATE INDEX entries_lookup ON entries (feed, key, raw_hash, content_hash, state);",
+    // Articles in a table of their own: marking an entry written rewrote its row, article
+    // and all (two or three pages of the write-ahead log per entry); the small rows of
+    // `entries` now share their pages. Deleting an entry deletes its article.
+    r"
+CREATE TABLE articles (
+    id      INTEGER PRIMARY KEY,
+    article TEXT NOT NULL
+) STRICT;
+INSERT INTO articles (id, article) SELECT id, article FROM entries;
+ALTER TABLE entries DROP COLUMN article;
+CREATE TRIGGER entries_article_gone AFTER DELETE ON entries
+BEGIN
+    DELETE FROM articles WHERE id = old.id;
+END;
+",
 ];
 
 /// Why the database could not do what was asked.
