@@ -7,7 +7,8 @@
 //! The farm runs in a child process (this binary with `--serve`), so the CPU time and
 //! peak memory reported are the pipeline's alone. Passes: cold (empty database and
 //! output), warm (every feed answers 304), new (every feed gained 2 entries); then the
-//! stage floors on the same bytes: parse only, convert only, write only, SQLite only.
+//! stage floors on the same bytes: fetch only (tidings' client, 16 in flight), parse only,
+//! convert only, render only (the built-in layout), write only, SQLite only.
 //! When `newsboat` is on the PATH (Debian package `newsboat`), its cold `-x reload` of the
 //! same farm runs first and the ratio is printed in the same run. CPU is shown as user +
 //! sys for every pass.
@@ -413,10 +414,42 @@ fn main() {
     });
     assert_eq!(written, feeds * 2);
     print(&new);
-    drop(farm);
 
     // ---- stage floors on the same bytes ----
     println!("stage floors (same data, one core unless noted):");
+    // Fetching: every feed once with tidings' own client (gzip, 16 in flight, both cores).
+    let fetcher = tidings::Fetcher::new(&config.fetch).expect("client");
+    let urls: Vec<url::Url> = config.feeds.iter().map(|f| f.url.clone()).collect();
+    let fetch = measure("fetch only", feeds * items, || {
+        runtime.block_on(async {
+            let limit = Arc::new(tokio::sync::Semaphore::new(16));
+            let mut tasks = tokio::task::JoinSet::new();
+            for url in urls {
+                let (fetcher, limit) = (fetcher.clone(), Arc::clone(&limit));
+                tasks.spawn(async move {
+                    let _permit = limit.acquire_owned().await.expect("permit");
+                    let request = tidings::FetchRequest {
+                        headers: &[],
+                        allow_private_networks: true,
+                    };
+                    let outcome = fetcher
+                        .fetch(&url, &tidings::Validators::default(), &request)
+                        .await
+                        .expect("fetch");
+                    matches!(outcome.status, tidings::FetchStatus::Fetched(_))
+                });
+            }
+            while let Some(fetched) = tasks.join_next().await {
+                assert!(
+                    fetched.expect("task"),
+                    "every feed answers with its document"
+                );
+            }
+        })
+    });
+    print(&fetch);
+    drop(farm);
+
     let documents: Vec<String> = (0..feeds).map(|f| feed_document(f, items, 0)).collect();
     let parse = measure("parse only", feeds * items, || {
         for doc in &documents {
@@ -428,12 +461,60 @@ fn main() {
     let html: Vec<String> = (0..feeds)
         .flat_map(|f| (0..items).map(move |i| article_html(f, i)))
         .collect();
+    let mut bodies = Vec::with_capacity(html.len());
     let convert = measure("convert only", html.len(), || {
         for h in &html {
-            assert!(!tidings::html_to_markdown(h, None).is_empty());
+            bodies.push(tidings::html_to_markdown(h, None));
         }
     });
+    assert!(bodies.iter().all(|b| !b.is_empty()));
     print(&convert);
+    // Rendering: the built-in layout over the converted bodies.
+    let feed = &config.feeds[0];
+    let settings = tidings::RenderSettings {
+        feed_name: &feed.name,
+        timezone: chrono_tz::Tz::UTC,
+        front_matter: &feed.front_matter,
+        entry_tags: feed.entry_tags,
+        auto_thumbnail: feed.auto_thumbnail,
+        template: feed.template(),
+        feed_title: Some("Feed 0"),
+        feed_url: feed.url.as_str(),
+        first_seen: Some(Utc::now()),
+    };
+    let to_render: Vec<tidings::Article> = bodies
+        .into_iter()
+        .enumerate()
+        .map(|(n, body)| tidings::Article {
+            key: format!("k{n}"),
+            guid: None,
+            raw_hash: String::new(),
+            legacy_key: None,
+            canonical_link: None,
+            title: format!("Story {n}"),
+            published: Some(Utc::now()),
+            summary: "Summary of the story, a short excerpt".into(),
+            body,
+            link: Some(format!("https://example.com/{n}/")),
+            lang: "en".into(),
+            categories: vec![],
+            tags: vec![],
+            entry_categories: vec!["News".into()],
+            thumbnail: None,
+            author: Some("Author".into()),
+            updated: None,
+            enclosures: Vec::new(),
+            full_text: None,
+        })
+        .collect();
+    let render = measure("render only", to_render.len(), || {
+        for article in &to_render {
+            let text = tidings::render_article(article, Utc::now(), &settings).expect("render");
+            assert!(text.starts_with("---"));
+        }
+    });
+    print(&render);
+    drop(to_render);
     let out = dir.path().join("floor-files");
     let write = measure("write only", html.len(), || {
         for (n, h) in html.iter().enumerate() {
@@ -489,7 +570,7 @@ fn main() {
         }
     });
     print(&sqlite);
-    let floor = parse.cpu + convert.cpu + write.cpu + sqlite.cpu;
+    let floor = fetch.cpu + parse.cpu + convert.cpu + render.cpu + write.cpu + sqlite.cpu;
     println!(
         "cold CPU {:.2} s vs the sum of the stage floors {:.2} s: {:.2}x",
         cold.cpu,

@@ -39,9 +39,12 @@ pub struct Document {
     pub final_url: Url,
 }
 
+/// What the server answered.
 #[derive(Debug)]
 pub enum FetchStatus {
+    /// 304: the document is as it was at the validators' fetch.
     NotModified,
+    /// A document.
     Fetched(Box<Document>),
 }
 

@@ -44,7 +44,9 @@ pub use daemon::{DaemonError, run as run_daemon};
 pub use error::ErrorChain;
 pub use feed::dates::parse_date;
 pub use feed::{ParseError, ParsedDocument, Source, discover_feed, parse_document, parse_feed};
-pub use fetch::{ClientError, Document, FetchError, Fetcher, Validators};
+pub use fetch::{
+    ClientError, Document, FetchError, FetchStatus, Fetcher, Request as FetchRequest, Validators,
+};
 pub use hooks::{HookError, run_once as run_hooks_once, signature as webhook_signature};
 pub use links::{clean_url, masked};
 pub use metrics::Metrics;
