@@ -419,6 +419,10 @@ fn ensure_folder(dir: &Path, folder: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `FS_TOPDIR_FL` of linux/fs.h: the `T` of chattr(1).
+#[cfg(target_os = "linux")]
+const TOP_OF_HIERARCHY: libc::c_int = 0x0002_0000;
+
 /// Sets ext4's "top of directory hierarchies" attribute (`chattr +T`) on the output root,
 /// if it is not set yet. ext4 then places each new feed folder in a block group of its
 /// own choosing with room to spare (the Orlov allocator's rule for top-level folders)
@@ -436,8 +440,6 @@ fn mark_hierarchy_top(dir: &Path) {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
-        /// `FS_TOPDIR_FL` of linux/fs.h.
-        const TOP_OF_HIERARCHY: libc::c_int = 0x0002_0000;
         let Ok(folder) = std::fs::File::open(dir) else {
             return;
         };
@@ -723,13 +725,13 @@ mod tests {
         let mut flags: libc::c_int = 0;
         let read = unsafe { libc::ioctl(folder.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) };
         assert_eq!(read, 0, "ext4 answers FS_IOC_GETFLAGS");
-        assert_ne!(flags & 0x0002_0000, 0, "the root has the T attribute");
+        assert_ne!(flags & TOP_OF_HIERARCHY, 0, "the root has the T attribute");
         let inner = std::fs::File::open(root.join("f")).expect("open a feed folder");
         let mut inner_flags: libc::c_int = 0;
         let read =
             unsafe { libc::ioctl(inner.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut inner_flags) };
         assert_eq!(read, 0);
-        assert_eq!(inner_flags & 0x0002_0000, 0, "only the root is marked");
+        assert_eq!(inner_flags & TOP_OF_HIERARCHY, 0, "only the root is marked");
     }
 
     #[test]
