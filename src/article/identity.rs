@@ -44,8 +44,12 @@ pub fn identify(entry: &Entry, context: &FeedContext) -> Identity {
         (Some(guid), _) => (guid.clone(), None),
         (None, Some(link)) => (link, None),
         // Nothing names the entry: what it says is who it is, so two different entries
-        // never share a key (a title and a date alone do not tell them apart).
-        (None, None) => (format!("content:{raw_hash}"), Some(title_date_key(entry))),
+        // never share a key (a title and a date alone do not tell them apart). A key is
+        // kept for ever, so it stays the SHA-256 it always was.
+        (None, None) => (
+            format!("content:{}", content_key_digest(entry)),
+            Some(title_date_key(entry)),
+        ),
     };
     Identity {
         key,
@@ -73,13 +77,32 @@ fn title_date_key(entry: &Entry) -> String {
     format!("sha256:{}", hex(&hasher.finalize()))
 }
 
-/// A digest of every field normalisation reads.
+/// A digest of every field normalisation reads: XXH3-128, which tells an unchanged entry
+/// from an edited one as surely as SHA-256 (it is only compared with the same entry's
+/// last digest) at a small part of the cost. SHA-256 over every entry of every document
+/// was 3% of the CPU of a pass whose entries were all known.
 fn raw_digest(entry: &Entry) -> String {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    raw_fields(entry, |text| {
+        hasher.update(text.as_bytes());
+        hasher.update(&[0u8]);
+    });
+    format!("xxh3:{:032x}", hasher.digest128())
+}
+
+/// The SHA-256 of every field normalisation reads: the key of an entry that has neither
+/// id nor link.
+fn content_key_digest(entry: &Entry) -> String {
     let mut hasher = Sha256::new();
-    let mut part = |text: &str| {
+    raw_fields(entry, |text| {
         hasher.update(text.as_bytes());
         hasher.update([0u8]);
-    };
+    });
+    hex(&hasher.finalize())
+}
+
+/// Every field normalisation reads, in a fixed order, each given to `part`.
+fn raw_fields(entry: &Entry, mut part: impl FnMut(&str)) {
     part(&entry.id);
     part(entry.title.as_ref().map_or("", |t| t.content.as_str()));
     part(entry.summary.as_ref().map_or("", |t| t.content.as_str()));
@@ -115,7 +138,6 @@ fn raw_digest(entry: &Entry) -> String {
             part(content.url.as_ref().map_or("", |u| u.as_str()));
         }
     }
-    hex(&hasher.finalize())
 }
 
 /// The article's real address behind a FeedBurner redirect (`feedburner:origLink`).

@@ -17,11 +17,14 @@ pub fn update_hint(ttl_minutes: Option<u32>, body: &[u8]) -> Option<chrono::Dura
 }
 
 fn syndication_period(body: &[u8]) -> Option<chrono::Duration> {
-    let head = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]);
+    // Bytes, not text: the two elements are ASCII, and decoding 64 KB of every fetched
+    // document to look for them cost 1.5% of a pass whose entries were all known.
+    let head = &body[..body.len().min(64 * 1024)];
     let element = |name: &str| {
-        let open = head.find(&format!("<sy:{name}>"))? + name.len() + 5;
-        let close = head[open..].find('<')? + open;
-        Some(head[open..close].trim().to_ascii_lowercase())
+        let open = memchr::memmem::find(head, format!("<sy:{name}>").as_bytes())? + name.len() + 5;
+        let close = memchr::memchr(b'<', &head[open..])? + open;
+        let value = std::str::from_utf8(&head[open..close]).ok()?;
+        Some(value.trim().to_ascii_lowercase())
     };
     let period = match element("updatePeriod")?.as_str() {
         "hourly" => chrono::Duration::hours(1),
