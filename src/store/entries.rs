@@ -101,7 +101,7 @@ impl Store {
     ) -> Result<Vec<StoredEntry>, StoreError> {
         let mut statement = self.conn.prepare_cached(
             "SELECT e.id, e.feed, e.path, e.date, a.article, e.written_at IS NOT NULL, e.first_seen
-             FROM entries e JOIN articles a ON a.id = e.id
+             FROM entries e LEFT JOIN articles a ON a.id = e.id
              WHERE e.state = ?1 AND (?2 IS NULL OR e.feed = ?2) ORDER BY e.id",
         )?;
         let rows = statement.query_map(params![state, feed], |row| {
@@ -110,7 +110,7 @@ impl Store {
                 row.get::<_, String>(1)?,
                 row.get::<_, String>(2)?,
                 row.get::<_, String>(3)?,
-                row.get::<_, String>(4)?,
+                row.get::<_, Option<String>>(4)?,
                 row.get::<_, bool>(5)?,
                 row.get::<_, String>(6)?,
             ))
@@ -123,7 +123,8 @@ impl Store {
                 feed,
                 path: PathBuf::from(path),
                 date: parse_timestamp(&date),
-                article: serde_json::from_str(&article)?,
+                // An entry whose article is missing is an error, never an entry skipped.
+                article: serde_json::from_str(article.as_deref().unwrap_or("null"))?,
                 written_before,
                 first_seen: parse_timestamp(&first_seen),
             });

@@ -483,6 +483,15 @@ mod tests {
             })
             .expect("row kept");
         assert_eq!((state.as_str(), path_text.as_str()), ("written", "a/x.md"));
+        let article: String = store
+            .conn
+            .query_row(
+                "SELECT a.article FROM entries e JOIN articles a ON a.id = e.id WHERE e.key = 'k'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("the article moved to its own table");
+        assert_eq!(article, "{}");
         store
             .conn
             .execute("UPDATE entries SET state = 'filtered' WHERE key = 'k'", [])
@@ -494,5 +503,14 @@ mod tests {
                 .is_err(),
             "the CHECK constraint is still there"
         );
+        store
+            .conn
+            .execute("DELETE FROM entries WHERE key = 'k'", [])
+            .expect("delete");
+        let articles: i64 = store
+            .conn
+            .query_row("SELECT COUNT(*) FROM articles", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(articles, 0, "an entry's article goes with it");
     }
 }
