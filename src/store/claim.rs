@@ -210,8 +210,7 @@ impl<'tx> Claim<'tx> {
                 "INSERT INTO entries (feed, key, canonical_link, path, content_hash, date, first_seen, state, raw_hash, held_by)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?,
-            insert_article: tx
-                .prepare_cached("INSERT OR REPLACE INTO articles (id, article) VALUES (?1, ?2)")?,
+            insert_article: tx.prepare_cached(super::PUT_ARTICLE)?,
             update: tx.prepare_cached(
                 "UPDATE entries SET content_hash = ?2, state = ?3, raw_hash = ?4, held_by = ?5 WHERE id = ?1",
             )?,

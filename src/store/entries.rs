@@ -187,7 +187,7 @@ impl Store {
         )?;
         if inserted > 0 {
             tx.execute(
-                "INSERT OR REPLACE INTO articles (id, article) VALUES (?1, ?2)",
+                super::PUT_ARTICLE,
                 params![tx.last_insert_rowid(), serde_json::to_string(article)?],
             )?;
         }

@@ -256,6 +256,9 @@ fn is_corruption(error: &rusqlite::Error) -> bool {
 /// run meets is reported as damage ([`StoreError::DamagedPage`]).
 const CHECKED_AT_OPEN: &[&str] = &["feeds", "hooks"];
 
+/// Stores an entry's article (`?1` the entry's id, `?2` the article as JSON).
+const PUT_ARTICLE: &str = "INSERT OR REPLACE INTO articles (id, article) VALUES (?1, ?2)";
+
 /// How long a statement waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
