@@ -535,7 +535,10 @@ fn temp_name(target: &Path) -> String {
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    format!(".{name}.{}.{n}{TEMP_SUFFIX}", std::process::id())
+    // The process id asked once (a cold 10,000-article fetch made 10,000 getpid calls).
+    static PID: OnceLock<u32> = OnceLock::new();
+    let pid = PID.get_or_init(std::process::id);
+    format!(".{name}.{pid}.{n}{TEMP_SUFFIX}")
 }
 
 /// The process that wrote a temporary file, from its name; `None` for other files.
