@@ -403,8 +403,10 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         None => (Vec::new(), Vec::new()),
     };
     // Configured feeds that were never fetched are shown too.
+    let fetched: std::collections::HashSet<String> =
+        statuses.iter().map(|s| s.name.clone()).collect();
     for feed in &config.feeds {
-        if !statuses.iter().any(|s| s.name == feed.name) {
+        if !fetched.contains(&feed.name) {
             statuses.push(FeedStatus {
                 name: feed.name.clone(),
                 url: feed.url.to_string(),
@@ -438,11 +440,13 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         "{:<24} {:<20} {:<12} {:>8} {:>8} {:>9} {:>7} {:<20} LAST ERROR",
         "FEED", "LAST FETCH", "RESULT", "ARTICLES", "FILTERED", "CAUGHT-UP", "ERRORS", "NEXT DUE"
     );
+    let configured_names: std::collections::HashSet<&str> =
+        config.feeds.iter().map(|f| f.name.as_str()).collect();
     for s in &statuses {
         if let Some(moved) = &s.moved_to {
             println!("{:<24} now at {moved} (configured: {})", s.name, s.url);
         }
-        let configured = config.feeds.iter().any(|f| f.name == s.name);
+        let configured = configured_names.contains(s.name.as_str());
         let name = if configured {
             s.name.clone()
         } else {

@@ -74,8 +74,10 @@ impl Plan {
     /// URL or schedule changed are due at `now`, the others keep their time and take the
     /// new settings.
     pub fn follow(&mut self, feeds: &[FeedConfig], now: DateTime<Utc>) {
+        let configured: std::collections::HashSet<&str> =
+            feeds.iter().map(|f| f.name.as_str()).collect();
         self.feeds
-            .retain(|name, _| feeds.iter().any(|f| &f.name == name));
+            .retain(|name, _| configured.contains(name.as_str()));
         for feed in feeds {
             match self.feeds.get_mut(&feed.name) {
                 Some(planned)

@@ -81,7 +81,7 @@ impl Pipeline {
         let mut written = Vec::new();
         let mut first_error = None;
         for feed in feeds {
-            let Some(config) = self.config.feeds.iter().find(|f| f.name == feed) else {
+            let Some(config) = self.feed_config(&feed) else {
                 continue;
             };
             let leased = self.store().try_lease(
@@ -178,7 +178,7 @@ impl Pipeline {
         entry: &StoredEntry,
         titles: &std::collections::HashMap<String, String>,
     ) -> Option<Result<String, TemplateError>> {
-        let feed = self.config.feeds.iter().find(|f| f.name == entry.feed)?;
+        let feed = self.feed_config(&entry.feed)?;
         let with_local_images;
         let article = if feed.local_images {
             with_local_images = self.with_local_images(entry);
