@@ -4,11 +4,16 @@
 
 use std::path::Path;
 
+/// The cores this process may use (two when the system does not say).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+}
+
 /// A multi-threaded runtime with one worker per core and a blocking pool (parsing,
 /// conversion, SQLite, file writes) of two threads per core: enough to keep the cores busy,
 /// few enough that memory stays flat however many feeds there are.
 pub fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let cores = cores();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cores)
         .max_blocking_threads(cores * 2)
@@ -24,8 +29,7 @@ pub fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 pub fn limit_allocator_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        let arenas = libc::c_int::try_from(cores * 2).unwrap_or(libc::c_int::MAX);
+        let arenas = libc::c_int::try_from(cores() * 2).unwrap_or(libc::c_int::MAX);
         // SAFETY: mallopt only changes allocator settings; called before other threads
         // start allocating.
         unsafe {

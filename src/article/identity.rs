@@ -87,7 +87,7 @@ fn raw_digest(entry: &Entry) -> String {
         hasher.update(text.as_bytes());
         hasher.update(&[0u8]);
     });
-    format!("xxh3:{:032x}", hasher.digest128())
+    super::change_digest_text(hasher.digest128())
 }
 
 /// The SHA-256 of every field normalisation reads: the key of an entry that has neither

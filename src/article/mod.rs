@@ -154,6 +154,12 @@ pub fn hex(bytes: &[u8]) -> String {
     text
 }
 
+/// The text form of a change-detection digest (XXH3-128): an entry's raw fields, a
+/// fetched body. The prefix keeps it apart from the SHA-256 digests stored before.
+pub fn change_digest_text(digest: u128) -> String {
+    format!("xxh3:{digest:032x}")
+}
+
 /// Feed-level facts normalisation needs from the document.
 #[derive(Debug, Clone)]
 pub struct FeedContext {
