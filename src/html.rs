@@ -152,6 +152,11 @@ pub struct Tokens<'a> {
 }
 
 impl<'a> Tokens<'a> {
+    /// Where the next token starts, in bytes from the start of the text.
+    pub fn offset(&self) -> usize {
+        self.consumed
+    }
+
     fn advance(&mut self, by: usize) -> &'a str {
         let (head, tail) = self.rest.split_at(by);
         self.rest = tail;

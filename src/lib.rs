@@ -43,7 +43,10 @@ pub use article::{
 pub use daemon::{DaemonError, run as run_daemon};
 pub use error::ErrorChain;
 pub use feed::dates::parse_date;
-pub use feed::{ParseError, ParsedDocument, Source, discover_feed, parse_document, parse_feed};
+pub use feed::{
+    EntryPrints, KnownEntries, ParseError, ParsedDocument, Source, discover_feed, parse_document,
+    parse_feed,
+};
 pub use fetch::{
     ClientError, Document, FetchError, FetchStatus, Fetcher, Request as FetchRequest, Validators,
 };

@@ -226,3 +226,66 @@ async fn the_real_corpus_is_fetched_cleanly() {
         panic!("this test needs Hugo: apt-get install hugo");
     }
 }
+
+/// Leaving known entries out before parsing reads every other entry exactly as parsing
+/// the whole document does, on every real feed of the corpus.
+#[test]
+fn entries_left_out_as_known_leave_the_others_read_as_before() {
+    use tidings::{KnownEntries, Source, parse_document};
+    let manifest = String::from_utf8(shared("corpus/MANIFEST.tsv")).expect("utf-8 manifest");
+    let (mut feeds, mut shortened) = (0, 0);
+    for line in manifest.lines().skip(1) {
+        let file = line.split('\t').next().unwrap_or_default();
+        let bytes = shared(&format!("corpus/{file}"));
+        let source = Source {
+            bytes: &bytes,
+            http_charset: None,
+            content_type: Some(content_type(file.trim_end_matches(".gz"))),
+            base_url: "https://corpus.example/feed",
+            zone: chrono_tz::Tz::UTC,
+            max_bytes: 1 << 26,
+        };
+        let Ok(whole) = parse_document(&source, None) else {
+            continue;
+        };
+        // JSON Feed has no prints: its documents are always read whole.
+        let Some(prints) = whole.prints else {
+            continue;
+        };
+        feeds += 1;
+        // Every other entry known.
+        let digests: std::collections::HashSet<u128> =
+            prints.entries.iter().step_by(2).map(|(d, _)| *d).collect();
+        let known = KnownEntries {
+            frame: prints.frame,
+            digests: &digests,
+        };
+        let shorter = parse_document(&source, Some(known)).expect("parses with entries known");
+        let shorter_prints = shorter.prints.expect("prints");
+        let left_out: Vec<bool> = shorter_prints.entries.iter().map(|(_, l)| *l).collect();
+        let expected: Vec<_> = whole
+            .feed
+            .entries
+            .iter()
+            .zip(&left_out)
+            .filter(|(_, left_out)| !**left_out)
+            .map(|(entry, _)| entry)
+            .collect();
+        let read: Vec<_> = shorter.feed.entries.iter().collect();
+        assert_eq!(read, expected, "{file}");
+        if shorter_prints.left_out() > 0 {
+            shortened += 1;
+            assert_eq!(
+                shorter_prints.left_out() + read.len(),
+                whole.feed.entries.len(),
+                "{file}"
+            );
+        }
+    }
+    eprintln!("{shortened} of {feeds} feeds read shorter with every other entry known");
+    assert!(feeds > 70, "{feeds}");
+    assert_eq!(
+        shortened, feeds,
+        "every feed with prints can be read shorter"
+    );
+}

@@ -26,14 +26,17 @@ fn read(bytes: &[u8], content_type: &str) -> Result<Vec<Article>, ParseError> {
         dir,
     )
     .expect("config");
-    let parsed = parse_document(&Source {
-        bytes,
-        http_charset: None,
-        content_type: Some(content_type),
-        base_url: BASE,
-        zone: chrono_tz::Tz::UTC,
-        max_bytes: 1 << 24,
-    })?;
+    let parsed = parse_document(
+        &Source {
+            bytes,
+            http_charset: None,
+            content_type: Some(content_type),
+            base_url: BASE,
+            zone: chrono_tz::Tz::UTC,
+            max_bytes: 1 << 24,
+        },
+        None,
+    )?;
     assert!(
         parsed.entry_elements <= parsed.feed.entries.len(),
         "{} entry elements, {} entries read",

@@ -73,6 +73,103 @@ async fn a_guid_repeated_on_every_item_loses_no_item() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn entries_repeated_byte_for_byte_stay_unchanged_and_edits_and_new_ones_are_read() {
+    let server = MockServer::start().await;
+    let entries = |second_body: &str| {
+        [
+            item(Some("e1"), "One", "https://example.org/1", "one"),
+            item(Some("e2"), "Two", "https://example.org/2", second_body),
+            item(Some("e3"), "Three", "https://example.org/3", "three"),
+        ]
+    };
+    let first = rss(&entries("two"));
+    let mut next = vec![item(Some("e4"), "Four", "https://example.org/4", "four")];
+    next.extend(entries("two, edited"));
+    let then = vec![
+        item(Some("e5"), "Five", "https://example.org/5", "five"),
+        next[1].clone(),
+    ];
+    serve_sequence(&server, "/feed.xml", &[first, rss(&next), rss(&then)]).await;
+    let sandbox = Sandbox::new(&[("f", format!("{}/feed.xml", server.uri()))], "");
+    sandbox.run_async(&["fetch"]).await;
+    let run2 = sandbox.run_async(&["fetch"]).await;
+    assert!(
+        stdout(&run2).contains("f: 1 new, 1 updated, 2 unchanged"),
+        "{}",
+        stdout(&run2)
+    );
+    let run3 = sandbox.run_async(&["fetch"]).await;
+    assert!(
+        stdout(&run3).contains("f: 1 new, 0 updated, 1 unchanged"),
+        "{}",
+        stdout(&run3)
+    );
+    let articles = sandbox.articles();
+    assert_eq!(articles.len(), 5);
+    assert!(articles.values().any(|text| text.contains("two, edited")));
+    assert!(articles.values().any(|text| text.contains("five")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_entry_with_the_guid_of_a_known_one_overwrites_nothing() {
+    let server = MockServer::start().await;
+    let known = item(
+        Some("same"),
+        "Known",
+        "https://example.org/known",
+        "known text",
+    );
+    let newcomer = item(
+        Some("same"),
+        "Newcomer",
+        "https://example.org/new",
+        "new text",
+    );
+    serve_sequence(
+        &server,
+        "/feed.xml",
+        &[rss(std::slice::from_ref(&known)), rss(&[newcomer, known])],
+    )
+    .await;
+    let sandbox = Sandbox::new(&[("f", format!("{}/feed.xml", server.uri()))], "");
+    sandbox.run_async(&["fetch"]).await;
+    let run2 = sandbox.run_async(&["fetch"]).await;
+    assert!(
+        stdout(&run2).contains("f: 1 new, 0 updated, 1 unchanged"),
+        "{}",
+        stdout(&run2)
+    );
+    let articles = sandbox.articles();
+    assert_eq!(articles.len(), 2, "{articles:?}");
+    assert!(articles.values().any(|text| text.contains("known text")));
+    assert!(articles.values().any(|text| text.contains("new text")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entries_forgotten_by_prune_are_written_again_while_the_feed_carries_them() {
+    let server = MockServer::start().await;
+    let old = [
+        item(Some("o1"), "Old one", "https://example.org/o1", "old one"),
+        item(Some("o2"), "Old two", "https://example.org/o2", "old two"),
+    ];
+    let mut next = vec![item(Some("n1"), "New", "https://example.org/n1", "new")];
+    next.extend(old.clone());
+    serve_sequence(&server, "/feed.xml", &[rss(&old), rss(&next)]).await;
+    let sandbox = Sandbox::new(&[("f", format!("{}/feed.xml", server.uri()))], "");
+    sandbox.run_async(&["fetch"]).await;
+    std::fs::remove_dir_all(sandbox.articles_dir()).expect("remove the articles");
+    let prune = sandbox.run_async(&["prune", "--older-than", "0"]).await;
+    assert!(
+        stdout(&prune).contains("forgot 2 entries"),
+        "{}",
+        stdout(&prune)
+    );
+    let run2 = sandbox.run_async(&["fetch"]).await;
+    assert!(stdout(&run2).contains("f: 3 new"), "{}", stdout(&run2));
+    assert_eq!(sandbox.articles().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn links_that_differ_only_by_tracking_parameters_are_one_entry() {
     let server = MockServer::start().await;
     let first = rss(&[item(

@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 use tidings::config::{self, FrontMatter};
 use tidings::{
-    ArticlePaths, FeedContext, PathTemplate, RenderSettings, Source, identify_entries, normalise,
-    parse_document, render_article,
+    ArticlePaths, EntryPrints, FeedContext, KnownEntries, PathTemplate, RenderSettings, Source,
+    identify_entries, normalise, parse_document, render_article,
 };
 
 /// Splices real feeds break with.
@@ -136,16 +136,32 @@ fn run_through_everything(bytes: &[u8]) {
         dir,
     )
     .expect("config");
-    let Ok(parsed) = parse_document(&Source {
+    let source = Source {
         bytes,
         http_charset: Some("utf-8"),
         content_type: None,
         base_url: "https://fuzz.example/feed",
         zone: chrono_tz::Tz::UTC,
         max_bytes: 1 << 22,
-    }) else {
+    };
+    let Ok(parsed) = parse_document(&source, None) else {
         return;
     };
+    // With every other entry known, the document still reads, as the rest of its entries.
+    if let Some(prints) = &parsed.prints {
+        let digests: std::collections::HashSet<u128> =
+            prints.entries.iter().step_by(2).map(|(d, _)| *d).collect();
+        let known = KnownEntries {
+            frame: prints.frame,
+            digests: &digests,
+        };
+        let shorter = parse_document(&source, Some(known)).expect("reads with entries known");
+        let left_out = shorter.prints.as_ref().map_or(0, EntryPrints::left_out);
+        assert_eq!(
+            shorter.feed.entries.len() + left_out,
+            parsed.feed.entries.len()
+        );
+    }
     let base = url::Url::parse("https://fuzz.example/feed").expect("url");
     let context = FeedContext::from_feed(&parsed.feed, &base);
     let identities = identify_entries(&parsed.feed.entries, &context);

@@ -24,6 +24,7 @@ pub mod dialect;
 pub mod discover;
 pub mod hints;
 pub mod json;
+pub mod layout;
 pub mod repair;
 pub mod scan;
 
@@ -79,9 +80,43 @@ pub enum ParseError {
 pub struct ParsedDocument {
     /// What feed-rs read.
     pub feed: Feed,
-    /// The item or entry elements (JSON Feed items) the text holds; more than
-    /// `feed.entries` means some could not be read.
+    /// The item or entry elements (JSON Feed items) of the text that was parsed; more
+    /// than `feed.entries` means some could not be read.
     pub entry_elements: usize,
+    /// The digests of the document's entry elements, when the entries read correspond to
+    /// them one for one (see [`EntryPrints`]).
+    pub prints: Option<EntryPrints>,
+}
+
+/// Entries a caller already holds: the digests of entry elements' texts (from
+/// [`EntryPrints`] of an earlier document), valid next to one frame.
+#[derive(Debug, Clone, Copy)]
+pub struct KnownEntries<'a> {
+    /// The frame the digests were taken in.
+    pub frame: u128,
+    /// The entry elements' digests.
+    pub digests: &'a std::collections::HashSet<u128>,
+}
+
+/// The entry elements of an XML document by the digests of their texts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryPrints {
+    /// What every entry inherits from around it (see [`layout`]).
+    pub frame: u128,
+    /// Each entry element in document order: its digest, and whether it was left out
+    /// before parsing because the caller knew it. The entries read are the ones not left
+    /// out, in this order.
+    pub entries: Vec<(u128, bool)>,
+}
+
+impl EntryPrints {
+    /// How many entries were left out, known.
+    pub fn left_out(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|(_, left_out)| *left_out)
+            .count()
+    }
 }
 
 /// A fetched document as the parser needs it.
@@ -103,13 +138,20 @@ pub struct Source<'a> {
 
 /// Parses a fetched document (see [`parse_document`]) and keeps the feed.
 pub fn parse_feed(source: &Source<'_>) -> Result<Feed, ParseError> {
-    parse_document(source).map(|parsed| parsed.feed)
+    parse_document(source, None).map(|parsed| parsed.feed)
 }
 
 /// Parses a fetched document, repairing what real feeds get wrong. A document cut off in
 /// the middle keeps its complete entries; a document whose entries cannot be read is an
 /// error, not an empty feed.
-pub fn parse_document(source: &Source<'_>) -> Result<ParsedDocument, ParseError> {
+///
+/// Entry elements whose text `known` holds (in an equal frame) are left out before the
+/// XML parser reads the document, unless the shorter document then reads differently
+/// (an entry fewer or an error), in which case the whole is parsed.
+pub fn parse_document(
+    source: &Source<'_>,
+    known: Option<KnownEntries<'_>>,
+) -> Result<ParsedDocument, ParseError> {
     let unpacked = decode::gunzip_if_gzip(source.bytes, source.max_bytes)?;
     let bytes = unpacked.as_deref().unwrap_or(source.bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -123,16 +165,75 @@ pub fn parse_document(source: &Source<'_>) -> Result<ParsedDocument, ParseError>
             return Err(ParseError::CutOffBeforeFirstEntry);
         }
         let feed = parse_repaired(&document.text, source)?;
-        return guard(feed, document.items, "items");
+        return guard(feed, document.items, "items", None);
     }
     let repaired = repair_xml(&text);
     let repaired = dialect::normalise_dialect(&repaired);
-    let (found, element) = count_entry_elements(&repaired);
+    let facts = layout::FrameFacts {
+        base_url: source.base_url,
+        zone: source.zone.name(),
+    };
+    let layout = layout::entry_layout(&repaired, facts);
+    let spans = layout.spans.as_ref();
+    let digests: Vec<u128> = spans.map_or_else(Vec::new, |spans| {
+        spans
+            .ranges
+            .iter()
+            .map(|range| layout::entry_digest(&repaired, range))
+            .collect()
+    });
+    if let (Some(known), Some(spans)) = (known, spans)
+        && known.frame == spans.frame
+        && let Some(parsed) = parse_without_known(&repaired, spans, &digests, known, source)
+    {
+        return Ok(parsed);
+    }
     let mut feed = parse_xml(&repaired, source)?;
     if repaired.contains("origLink") {
         attach_original_links(&mut feed, &repaired);
     }
-    guard(feed, found, element)
+    let prints = spans
+        .filter(|spans| spans.ranges.len() == feed.entries.len())
+        .map(|spans| EntryPrints {
+            frame: spans.frame,
+            entries: digests.iter().map(|digest| (*digest, false)).collect(),
+        });
+    guard(feed, layout.found, layout.element, prints)
+}
+
+/// The document without the entries `known` holds, parsed; `None` when none is known or
+/// the shorter document does not read as one entry per element kept.
+fn parse_without_known(
+    repaired: &str,
+    spans: &layout::EntrySpans,
+    digests: &[u128],
+    known: KnownEntries<'_>,
+    source: &Source<'_>,
+) -> Option<ParsedDocument> {
+    let left_out: Vec<bool> = digests
+        .iter()
+        .map(|digest| known.digests.contains(digest))
+        .collect();
+    let kept = left_out.iter().filter(|left_out| !**left_out).count();
+    if kept == digests.len() {
+        return None;
+    }
+    let shorter = layout::without_entries(repaired, &spans.ranges, |index| left_out[index]);
+    let mut feed = parse_repaired(&shorter, source).ok()?;
+    if feed.entries.len() != kept {
+        return None;
+    }
+    if shorter.contains("origLink") {
+        attach_original_links(&mut feed, &shorter);
+    }
+    Some(ParsedDocument {
+        feed,
+        entry_elements: kept,
+        prints: Some(EntryPrints {
+            frame: spans.frame,
+            entries: digests.iter().copied().zip(left_out).collect(),
+        }),
+    })
 }
 
 /// The `rel` given to a FeedBurner entry's `feedburner:origLink`: the article's real
@@ -187,38 +288,20 @@ fn attach_original_links(feed: &mut Feed, text: &str) {
 }
 
 /// A feed with no entries from a text that has some is an error that says so.
-fn guard(feed: Feed, found: usize, element: &'static str) -> Result<ParsedDocument, ParseError> {
+fn guard(
+    feed: Feed,
+    found: usize,
+    element: &'static str,
+    prints: Option<EntryPrints>,
+) -> Result<ParsedDocument, ParseError> {
     if feed.entries.is_empty() && found > 0 {
         return Err(ParseError::NoEntriesRead { found, element });
     }
     Ok(ParsedDocument {
         feed,
         entry_elements: found,
+        prints,
     })
-}
-
-/// How many `<item>` (RSS) or `<entry>` (Atom) elements, with any prefix and not empty,
-/// the text holds.
-fn count_entry_elements(text: &str) -> (usize, &'static str) {
-    let (mut items, mut entries) = (0, 0);
-    for token in crate::html::tokens(text) {
-        if let crate::html::Token::Tag(tag) = token {
-            // `<item/>` holds nothing (feeds nest empty ones inside real items).
-            if tag.closing || tag.self_closing {
-                continue;
-            }
-            match tag.name.rsplit(':').next().unwrap_or(tag.name) {
-                "item" => items += 1,
-                "entry" => entries += 1,
-                _ => {}
-            }
-        }
-    }
-    if entries > items {
-        (entries, "entry")
-    } else {
-        (items, "item")
-    }
 }
 
 fn parse_xml(repaired: &str, source: &Source<'_>) -> Result<Feed, ParseError> {
@@ -343,14 +426,22 @@ mod tests {
 
     #[test]
     fn entry_elements_are_counted_with_any_prefix_but_not_empty_or_in_cdata() {
+        let count = |text: &str| {
+            let layout = layout::entry_layout(
+                text,
+                layout::FrameFacts {
+                    base_url: "https://example.com/",
+                    zone: "UTC",
+                },
+            );
+            (layout.found, layout.element)
+        };
         assert_eq!(
-            count_entry_elements("<item><item /></item><rss:item>x</rss:item><![CDATA[<item>]]>"),
+            count("<item><item /></item><rss:item>x</rss:item><![CDATA[<item>]]>"),
             (2, "item")
         );
         assert_eq!(
-            count_entry_elements(
-                "<feed><entry/><entry><id>1</id></entry><atom:entry></atom:entry></feed>"
-            ),
+            count("<feed><entry/><entry><id>1</id></entry><atom:entry></atom:entry></feed>"),
             (2, "entry")
         );
     }

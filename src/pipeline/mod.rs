@@ -24,6 +24,7 @@
 
 pub mod full_text;
 pub mod images;
+pub mod known;
 pub mod pass;
 pub mod probe;
 pub mod process;

@@ -59,14 +59,17 @@ pub async fn probe_feed(fetch: &FetchConfig, url: &Url) -> Result<ProbedFeed, Fe
 }
 
 fn read(document: &Document, fetch: &FetchConfig) -> Result<ProbedFeed, ParseError> {
-    let parsed = parse_document(&Source {
-        bytes: &document.body,
-        http_charset: document.charset.as_deref(),
-        content_type: document.content_type.as_deref(),
-        base_url: document.final_url.as_str(),
-        zone: chrono_tz::Tz::UTC,
-        max_bytes: fetch.max_body_bytes,
-    })?;
+    let parsed = parse_document(
+        &Source {
+            bytes: &document.body,
+            http_charset: document.charset.as_deref(),
+            content_type: document.content_type.as_deref(),
+            base_url: document.final_url.as_str(),
+            zone: chrono_tz::Tz::UTC,
+            max_bytes: fetch.max_body_bytes,
+        },
+        None,
+    )?;
     let (title, site) = super::process::feed_identity(&parsed.feed);
     Ok(ProbedFeed {
         url: document.final_url.clone(),

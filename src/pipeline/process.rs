@@ -4,14 +4,20 @@
 
 use chrono::{DateTime, Utc};
 
+use super::known::{KnownDocument, context_digest, guid_key_digest};
 use super::{FeedError, Pipeline};
-use crate::article::{Article, FeedContext, bound_fields, identify_entries, normalise};
+use crate::article::{
+    Article, FeedContext, Identity, bound_fields, disambiguate_keys, identify, normalise,
+};
 use crate::config::{Dedup, FeedConfig, OnUpdate};
-use crate::feed::{ParseError, ParsedDocument, Source, discover_feed, parse_document, update_hint};
+use crate::feed::{
+    EntryPrints, KnownEntries, ParseError, ParsedDocument, Source, discover_feed, parse_document,
+    update_hint,
+};
 use crate::fetch::Document;
 use crate::filter::Verdict;
 use crate::output::ArticlePaths;
-use crate::store::{Admission, ClaimOptions, ClaimReport};
+use crate::store::{Admission, ClaimOptions, ClaimReport, FeedIdentity};
 
 /// What a document turned out to be.
 pub enum Processed {
@@ -29,6 +35,42 @@ pub enum Processed {
     Discovered(url::Url),
 }
 
+/// A document read: its entries, or the feed an HTML page names.
+enum Read {
+    Entries(Box<ReadDocument>),
+    Discovered(url::Url),
+}
+
+/// A document's entries, parsed and identified.
+struct ReadDocument {
+    /// What the parser read (entries left out as known are not in it).
+    feed: feed_rs::model::Feed,
+    /// What the person should know: entries not read, entries over the limit.
+    notes: Vec<String>,
+    context: FeedContext,
+    /// One per entry read, keys not yet told apart.
+    identities: Vec<Identity>,
+    /// [`guid_key_digest`] of each identity.
+    guid_keys: Vec<u64>,
+    /// The document's entry elements, when they match the entries read.
+    prints: Option<EntryPrints>,
+    /// [`context_digest`] of `context`.
+    context_digest: u128,
+}
+
+impl ReadDocument {
+    /// Whether entries were left out as known when the rest of the document says they
+    /// may not be: another context, or a guid shared with an entry read.
+    fn left_out_disagrees(&self, known: Option<&KnownDocument>) -> bool {
+        let (Some(prints), Some(known)) = (&self.prints, known) else {
+            return false;
+        };
+        prints.left_out() > 0
+            && (known.context != self.context_digest
+                || known.shares_guid_with_left_out(prints, &self.guid_keys))
+    }
+}
+
 impl Pipeline {
     /// Parse, normalise and claim one fetched document.
     pub fn process_document(
@@ -37,47 +79,33 @@ impl Pipeline {
         document: &Document,
         catch_up: bool,
     ) -> Result<Processed, FeedError> {
-        let parsed = match self.parse_document(feed, document) {
-            Ok(parsed) => parsed,
-            Err(error @ ParseError::NotAFeed(_)) => {
-                return match discover_feed(&document.body, &document.final_url) {
-                    Some(found) if found != document.final_url => Ok(Processed::Discovered(found)),
-                    _ => Err(error.into()),
-                };
+        let known = self
+            .store()
+            .entry_prints(&feed.name)?
+            .and_then(|bytes| KnownDocument::from_bytes(&bytes));
+        let read = match self.read_document(feed, document, known.as_ref())? {
+            // What was left out as known must be read after all.
+            Read::Entries(read) if read.left_out_disagrees(known.as_ref()) => {
+                match self.read_document(feed, document, None)? {
+                    Read::Entries(read) => read,
+                    Read::Discovered(found) => return Ok(Processed::Discovered(found)),
+                }
             }
-            Err(error) => return Err(error.into()),
+            Read::Entries(read) => read,
+            Read::Discovered(found) => return Ok(Processed::Discovered(found)),
         };
-        let mut notes = Vec::new();
-        let read = parsed.feed.entries.len();
-        if parsed.entry_elements > read {
-            let unread = parsed.entry_elements - read;
-            tracing::warn!(feed = %feed.name, unread, read, "entries the parser could not read");
-            notes.push(format!(
-                "{unread} of {} entries could not be read",
-                parsed.entry_elements
-            ));
-        }
-        let mut parsed = parsed.feed;
+        let ReadDocument {
+            feed: parsed,
+            notes,
+            context,
+            mut identities,
+            guid_keys,
+            prints,
+            context_digest,
+        } = *read;
         let now = Utc::now();
         let hint = update_hint(parsed.ttl, &document.body).map(|wait| now + wait);
-        let limits = &self.config.fetch;
-        if parsed.entries.len() > limits.max_entries {
-            let total = parsed.entries.len();
-            tracing::warn!(feed = %feed.name, total, kept = limits.max_entries, "more entries than fetch.max_entries");
-            notes.push(format!(
-                "kept the first {} of {total} entries (fetch.max_entries)",
-                limits.max_entries
-            ));
-            parsed.entries.truncate(limits.max_entries);
-        }
-        for entry in &mut parsed.entries {
-            bound_fields(entry, limits.max_field_bytes);
-        }
-        let context = FeedContext::from_feed(&parsed, &document.final_url);
-        let (title, site) = feed_identity(&parsed);
-        self.store()
-            .set_feed_identity(&feed.name, title.as_deref(), site.as_deref())?;
-        let identities = identify_entries(&parsed.entries, &context);
+        disambiguate_keys(&mut identities);
         // Entries the feed repeats exactly as before need no HTML work at all.
         let unchanged = self.store().unchanged_keys(&feed.name, &identities)?;
         let articles: Vec<Article> = parsed
@@ -97,7 +125,17 @@ impl Pipeline {
             .collect();
         let admissions = self.admissions(feed, &articles, catch_up, now)?;
         let mut report = self.claim(feed, &articles, &admissions, now)?;
-        report.unchanged += unchanged.len();
+        let left_out = prints.as_ref().map_or(0, EntryPrints::left_out);
+        report.unchanged += unchanged.len() + left_out;
+        let (title, site_url) = feed_identity(&parsed);
+        let known_now = prints.as_ref().and_then(|prints| {
+            KnownDocument::after(prints, context_digest, &guid_keys, known.as_ref())
+        });
+        self.store().record_document(
+            &feed.name,
+            &FeedIdentity { title, site_url },
+            known_now.map(|known| known.to_bytes()).as_deref(),
+        )?;
         Ok(Processed::Claimed {
             report,
             hint,
@@ -105,19 +143,98 @@ impl Pipeline {
         })
     }
 
+    /// Parses a document, leaving out the entries of `known` it repeats, and identifies
+    /// its entries (keys not yet told apart).
+    fn read_document(
+        &self,
+        feed: &FeedConfig,
+        document: &Document,
+        known: Option<&KnownDocument>,
+    ) -> Result<Read, FeedError> {
+        let digests = known.map(KnownDocument::digests);
+        let known_entries = known
+            .zip(digests.as_ref())
+            .map(|(known, digests)| KnownEntries {
+                frame: known.frame,
+                digests,
+            });
+        let parsed = match self.parse_document(feed, document, known_entries) {
+            Ok(parsed) => parsed,
+            Err(error @ ParseError::NotAFeed(_)) => {
+                return match discover_feed(&document.body, &document.final_url) {
+                    Some(found) if found != document.final_url => Ok(Read::Discovered(found)),
+                    _ => Err(error.into()),
+                };
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let mut notes = Vec::new();
+        let read = parsed.feed.entries.len();
+        if parsed.entry_elements > read {
+            let unread = parsed.entry_elements - read;
+            tracing::warn!(feed = %feed.name, unread, read, "entries the parser could not read");
+            notes.push(format!(
+                "{unread} of {} entries could not be read",
+                parsed.entry_elements
+            ));
+        }
+        let mut prints = parsed.prints;
+        let mut parsed = parsed.feed;
+        let limits = &self.config.fetch;
+        let left_out = prints.as_ref().map_or(0, EntryPrints::left_out);
+        if left_out > 0 && parsed.entries.len() + left_out > limits.max_entries {
+            // The first entries of the document are kept: read it whole to know them.
+            return self.read_document(feed, document, None);
+        }
+        if parsed.entries.len() > limits.max_entries {
+            let total = parsed.entries.len();
+            tracing::warn!(feed = %feed.name, total, kept = limits.max_entries, "more entries than fetch.max_entries");
+            notes.push(format!(
+                "kept the first {} of {total} entries (fetch.max_entries)",
+                limits.max_entries
+            ));
+            parsed.entries.truncate(limits.max_entries);
+            // The entries kept no longer match the document's elements one for one.
+            prints = None;
+        }
+        for entry in &mut parsed.entries {
+            bound_fields(entry, limits.max_field_bytes);
+        }
+        let context = FeedContext::from_feed(&parsed, &document.final_url);
+        let identities: Vec<Identity> = parsed
+            .entries
+            .iter()
+            .map(|entry| identify(entry, &context))
+            .collect();
+        let guid_keys = identities.iter().map(guid_key_digest).collect();
+        Ok(Read::Entries(Box::new(ReadDocument {
+            context_digest: context_digest(&context, limits.max_field_bytes),
+            feed: parsed,
+            notes,
+            context,
+            identities,
+            guid_keys,
+            prints,
+        })))
+    }
+
     fn parse_document(
         &self,
         feed: &FeedConfig,
         document: &Document,
+        known: Option<KnownEntries<'_>>,
     ) -> Result<ParsedDocument, ParseError> {
-        parse_document(&Source {
-            bytes: &document.body,
-            http_charset: document.charset.as_deref(),
-            content_type: document.content_type.as_deref(),
-            base_url: document.final_url.as_str(),
-            zone: feed.timezone,
-            max_bytes: self.config.fetch.max_body_bytes,
-        })
+        parse_document(
+            &Source {
+                bytes: &document.body,
+                http_charset: document.charset.as_deref(),
+                content_type: document.content_type.as_deref(),
+                base_url: document.final_url.as_str(),
+                zone: feed.timezone,
+                max_bytes: self.config.fetch.max_body_bytes,
+            },
+            known,
+        )
     }
 
     /// What is done with each article if it is new: the filters' verdict; then, on a

@@ -84,6 +84,11 @@ impl Store {
             [&cutoff],
         )?;
         let duplicates = tx.execute("DELETE FROM duplicates WHERE first_seen <= ?1", [&cutoff])?;
+        if entries > 0 {
+            // A forgotten entry the feed still carries must be read again, not left out
+            // as known.
+            tx.execute("UPDATE feeds SET entry_prints = NULL", [])?;
+        }
         tx.commit()?;
         Ok(entries + duplicates)
     }

@@ -249,20 +249,38 @@ impl Store {
         Ok(())
     }
 
-    /// Remembers the title and site link a feed gives itself (for `tidings export`).
-    pub fn set_feed_identity(
+    /// Records what a document said of its feed once its entries are claimed: the title
+    /// and site link it gives itself, and the digests of its entry elements (`None` for a
+    /// document whose entries cannot be matched to its text).
+    pub fn record_document(
         &self,
         name: &str,
-        title: Option<&str>,
-        site_url: Option<&str>,
+        identity: &FeedIdentity,
+        entry_prints: Option<&[u8]>,
     ) -> Result<(), StoreError> {
-        self.conn.execute(
-            // No write (and no WAL page) when the feed says what it said last time.
-            "UPDATE feeds SET title = ?2, site_url = ?3
-             WHERE name = ?1 AND (title IS NOT ?2 OR site_url IS NOT ?3)",
-            params![name, title, site_url],
+        let mut statement = self.conn.prepare_cached(
+            // No write (and no WAL page) when the document says what it said last time.
+            "UPDATE feeds SET title = ?2, site_url = ?3, entry_prints = ?4
+             WHERE name = ?1 AND (title IS NOT ?2 OR site_url IS NOT ?3 OR entry_prints IS NOT ?4)",
         )?;
+        statement.execute(params![
+            name,
+            identity.title,
+            identity.site_url,
+            entry_prints
+        ])?;
         Ok(())
+    }
+
+    /// The entry digests [`Store::record_document`] kept for `name`.
+    pub fn entry_prints(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT entry_prints FROM feeds WHERE name = ?1")?;
+        Ok(statement
+            .query_row([name], |row| row.get(0))
+            .optional()?
+            .flatten())
     }
 
     /// The title and site link `name` gave itself (nothing known: both `None`).

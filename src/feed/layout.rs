@@ -1,0 +1,281 @@
+//! Where a feed's entry elements lie in its text, found with the tag scanner and no
+//! parse: how many there are (a document with entries that yields none is an error), and
+//! the text of each outermost one, so that entries a feed repeats byte for byte can be
+//! left out before the XML parser reads the document (a feed of 50 entries with 2 new
+//! ones is then parsed as a feed of 2).
+//!
+//! What an entry's text means depends on more than its own bytes: the namespaces,
+//! `xml:base` and `xml:lang` of the elements around it, entities of the document type,
+//! the address relative links resolve against, and the zone given to dates without one.
+//! All of that is folded into one digest, the *frame*; a digest of an entry's text says
+//! "the same entry" only next to an equal frame.
+
+use std::ops::Range;
+
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::html::{Token, tokens};
+
+/// The entry elements of a document's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryLayout {
+    /// `item` (RSS) or `entry` (Atom), whichever the text has more of.
+    pub element: &'static str,
+    /// How many of them (with any prefix, not empty, nested ones included).
+    pub found: usize,
+    /// Where each outermost one lies, when every one is closed and all share one parent
+    /// (the layout of every real feed); `None` for anything else.
+    pub spans: Option<EntrySpans>,
+}
+
+/// The outermost entry elements of a text and what surrounds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntrySpans {
+    /// The text before the root element ends its start tag (declaration, document type,
+    /// root) and the start tags of the entries' other ancestors: what an entry inherits.
+    pub frame: u128,
+    /// Each entry element, start tag to end tag, in document order.
+    pub ranges: Vec<Range<usize>>,
+}
+
+/// Facts from outside the text that change what an entry means.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameFacts<'a> {
+    /// The address relative links resolve against.
+    pub base_url: &'a str,
+    /// The zone of dates that name none.
+    pub zone: &'a str,
+}
+
+/// Finds the entry elements of `text` (see the module documentation).
+pub fn entry_layout(text: &str, facts: FrameFacts<'_>) -> EntryLayout {
+    let (mut items, mut entries) = (0, 0);
+    // Open elements outside any entry: (start, length of the start tag, name).
+    let mut open: Vec<(usize, usize, &str)> = Vec::new();
+    let mut ranges: Vec<Range<usize>> = Vec::new();
+    let mut spans_hold = true;
+    // The entry being read: its name as written, how deep in same-named elements, start.
+    let mut inside: Option<(&str, usize, usize)> = None;
+    // The ancestors of the first entry (their start offsets), which every other shares.
+    let mut parent_chain: Option<Vec<usize>> = None;
+    let mut frame = None;
+    let mut scanner = tokens(text);
+    loop {
+        let at = scanner.offset();
+        let Some(token) = scanner.next() else { break };
+        let Token::Tag(tag) = token else { continue };
+        if !tag.name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            continue;
+        }
+        let local = tag.name.rsplit(':').next().unwrap_or(tag.name);
+        // `<item/>` holds nothing (feeds nest empty ones inside real items).
+        if !tag.closing && !tag.self_closing {
+            match local {
+                "item" => items += 1,
+                "entry" => entries += 1,
+                _ => {}
+            }
+        }
+        if let Some((name, depth, start)) = inside.as_mut() {
+            if tag.name == *name && !tag.self_closing {
+                if tag.closing {
+                    *depth -= 1;
+                    if *depth == 0 {
+                        ranges.push(*start..at + tag.len);
+                        inside = None;
+                    }
+                } else {
+                    *depth += 1;
+                }
+            }
+            continue;
+        }
+        if tag.closing {
+            match open.pop() {
+                Some((_, _, name)) if name == tag.name => {}
+                _ => spans_hold = false,
+            }
+        } else if tag.self_closing {
+        } else if matches!(local, "item" | "entry") {
+            let chain: Vec<usize> = open.iter().map(|(start, _, _)| *start).collect();
+            match &parent_chain {
+                None => {
+                    frame = Some(frame_digest(text, &open, at, facts));
+                    parent_chain = Some(chain);
+                }
+                Some(first) if *first == chain => {}
+                Some(_) => spans_hold = false,
+            }
+            inside = Some((tag.name, 1, at));
+        } else {
+            open.push((at, tag.len, tag.name));
+        }
+    }
+    let element = if entries > items { "entry" } else { "item" };
+    let spans = match frame {
+        Some(frame) if spans_hold && inside.is_none() => {
+            let one_kind = ranges.iter().all(|range| {
+                let name = tag_name(&text[range.clone()]);
+                name.rsplit(':').next() == Some(element)
+            });
+            one_kind.then_some(EntrySpans { frame, ranges })
+        }
+        _ => None,
+    };
+    EntryLayout {
+        element,
+        found: if element == "entry" { entries } else { items },
+        spans,
+    }
+}
+
+/// The text of `text` without the entry elements at `ranges` that `leave_out` names:
+/// the same document with fewer entries.
+pub fn without_entries(
+    text: &str,
+    ranges: &[Range<usize>],
+    mut leave_out: impl FnMut(usize) -> bool,
+) -> String {
+    let mut kept = String::with_capacity(text.len());
+    let mut from = 0;
+    for (index, range) in ranges.iter().enumerate() {
+        if leave_out(index) {
+            kept.push_str(&text[from..range.start]);
+            from = range.end;
+        }
+    }
+    kept.push_str(&text[from..]);
+    kept
+}
+
+/// The digest of an entry element's text.
+pub fn entry_digest(text: &str, range: &Range<usize>) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(text[range.clone()].as_bytes())
+}
+
+fn frame_digest(
+    text: &str,
+    ancestors: &[(usize, usize, &str)],
+    first_entry: usize,
+    facts: FrameFacts<'_>,
+) -> u128 {
+    let mut digest = Xxh3::new();
+    let mut part = |bytes: &[u8]| {
+        digest.update(&(bytes.len() as u64).to_le_bytes());
+        digest.update(bytes);
+    };
+    // What this build makes of the same text may differ from what an older one made.
+    part(env!("CARGO_PKG_VERSION").as_bytes());
+    part(facts.base_url.as_bytes());
+    part(facts.zone.as_bytes());
+    match ancestors.split_first() {
+        Some(((root_start, root_len, _), rest)) => {
+            part(&text.as_bytes()[..root_start + root_len]);
+            for (start, len, _) in rest {
+                part(&text.as_bytes()[*start..start + len]);
+            }
+        }
+        // An entry as the root: everything before it frames it.
+        None => part(&text.as_bytes()[..first_entry]),
+    }
+    digest.digest128()
+}
+
+fn tag_name(tag_text: &str) -> &str {
+    let name = tag_text.trim_start_matches('<');
+    let end = name
+        .find(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/')
+        .unwrap_or(name.len());
+    &name[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FACTS: FrameFacts<'static> = FrameFacts {
+        base_url: "https://example.com/feed",
+        zone: "UTC",
+    };
+
+    fn spans(text: &str) -> EntrySpans {
+        entry_layout(text, FACTS).spans.expect("spans")
+    }
+
+    #[test]
+    fn entries_are_found_whole_with_nested_elements_of_their_name() {
+        let text = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>\
+                    <item><title>a</title><item/></item>\n<item><title><![CDATA[<item>]]></title></item></channel></rss>";
+        let layout = entry_layout(text, FACTS);
+        assert_eq!((layout.element, layout.found), ("item", 2));
+        let texts: Vec<&str> = layout
+            .spans
+            .expect("spans")
+            .ranges
+            .iter()
+            .map(|r| &text[r.clone()])
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "<item><title>a</title><item/></item>",
+                "<item><title><![CDATA[<item>]]></title></item>"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_frame_changes_with_what_entries_inherit_and_not_with_channel_metadata() {
+        let doc = |root: &str, build: &str| {
+            format!(
+                "{root}<channel><lastBuildDate>{build}</lastBuildDate><item><title>a</title></item></channel></rss>"
+            )
+        };
+        let frame = |text: &str, facts| entry_layout(text, facts).spans.expect("spans").frame;
+        let plain = "<rss version=\"2.0\">";
+        let base = frame(&doc(plain, "Mon"), FACTS);
+        assert_eq!(base, frame(&doc(plain, "Tue"), FACTS));
+        let namespaced = "<rss version=\"2.0\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\">";
+        assert_ne!(base, frame(&doc(namespaced, "Mon"), FACTS));
+        let moved = FrameFacts {
+            base_url: "https://example.org/feed",
+            ..FACTS
+        };
+        assert_ne!(base, frame(&doc(plain, "Mon"), moved));
+        let berlin = FrameFacts {
+            zone: "Europe/Berlin",
+            ..FACTS
+        };
+        assert_ne!(base, frame(&doc(plain, "Mon"), berlin));
+    }
+
+    #[test]
+    fn entries_that_do_not_share_a_parent_or_do_not_close_give_no_spans() {
+        let apart = "<rss><channel><item>a</item></channel><channel><item>b</item></channel></rss>";
+        assert_eq!(entry_layout(apart, FACTS).spans, None);
+        let cut = "<rss><channel><item>a</item><item>b";
+        let layout = entry_layout(cut, FACTS);
+        assert_eq!((layout.found, layout.spans), (2, None));
+    }
+
+    #[test]
+    fn leaving_entries_out_keeps_everything_around_them() {
+        let text =
+            "<feed><title>t</title><entry>1</entry> <entry>2</entry><link/><entry>3</entry></feed>";
+        let ranges = spans(text).ranges;
+        assert_eq!(
+            without_entries(text, &ranges, |i| i != 1),
+            "<feed><title>t</title> <entry>2</entry><link/></feed>"
+        );
+        assert_eq!(without_entries(text, &ranges, |_| false), text);
+    }
+
+    #[test]
+    fn equal_entry_texts_have_equal_digests() {
+        let text = "<feed><entry>1</entry><entry>1</entry><entry>2</entry></feed>";
+        let ranges = spans(text).ranges;
+        let digests: Vec<u128> = ranges.iter().map(|r| entry_digest(text, r)).collect();
+        assert_eq!(digests[0], digests[1]);
+        assert_ne!(digests[0], digests[2]);
+    }
+}
