@@ -40,11 +40,9 @@ pub fn normalise_dialect(text: &str) -> Cow<'_, str> {
     if text.contains(ATOM_03) {
         text = Cow::Owned(atom_03(&text));
     }
-    // Some item lacks a link only where links are no more than items (the channel has
-    // one of its own): a cheap count decides whether to look.
-    if scan::count(&text, "<link") <= scan::count(&text, "<item")
-        && let Some(rewritten) = item_links(&text)
-    {
+    // Decided item by item, never by counting the whole document: an item must read the
+    // same whatever other items come with it (known items are left out before this).
+    if let Some(rewritten) = item_links(&text) {
         text = Cow::Owned(rewritten);
     }
     if let Some(rewritten) = item_dates(&text) {
@@ -185,28 +183,31 @@ fn atom_03_text_constructs(text: &str) -> String {
 /// `isPermaLink="false"` (RSS 2.0 says a guid is a permalink unless so marked). `None`
 /// when no item needed one.
 fn item_links(text: &str) -> Option<String> {
-    let mut out = String::with_capacity(text.len() + 256);
-    let mut from = 0;
-    let mut changed = false;
+    let mut out: Option<String> = None;
+    let (mut from, mut copied) = (0, 0);
     while let Some(start) = find_start_tag(text, "item", from) {
         let tag_end = start + text[start..].find('>')? + 1;
         let Some(close) = scan::find_from(text, "</item>", tag_end) else {
             break;
         };
-        out.push_str(&text[from..close]);
         let item = &text[tag_end..close];
-        if element_text(item, "link").is_none()
-            && let Some(link) = about_or_permalink(&text[start..tag_end], item)
-        {
-            out.push_str("<link>");
-            out.push_str(link.trim());
-            out.push_str("</link>");
-            changed = true;
-        }
         from = close;
+        if element_text(item, "link").is_some() {
+            continue;
+        }
+        let Some(link) = about_or_permalink(&text[start..tag_end], item) else {
+            continue;
+        };
+        let out = out.get_or_insert_with(|| String::with_capacity(text.len() + 256));
+        out.push_str(&text[copied..close]);
+        out.push_str("<link>");
+        out.push_str(link.trim());
+        out.push_str("</link>");
+        copied = close;
     }
-    out.push_str(&text[from..]);
-    changed.then_some(out)
+    let mut out = out?;
+    out.push_str(&text[copied..]);
+    Some(out)
 }
 
 /// An item's `rdf:about`, else its permalink guid.
@@ -241,13 +242,6 @@ const ITEM_DATE_ELEMENTS: &[&str] = &[
 /// RSS items without a date of their own get a `pubDate` (RSS 0.9x/2.0) or `dc:date`
 /// (RSS 1.0) from the first of [`ITEM_DATE_ELEMENTS`] they carry.
 fn item_dates(text: &str) -> Option<String> {
-    if !ITEM_DATE_ELEMENTS[..4]
-        .iter()
-        .chain(&ITEM_DATE_ELEMENTS[6..])
-        .any(|name| text.contains(&format!("<{name}")))
-    {
-        return None;
-    }
     let rdf = text.contains(":RDF");
     let (target, target_name) = if rdf {
         // Only where the document declares the Dublin Core prefix.
@@ -258,32 +252,38 @@ fn item_dates(text: &str) -> Option<String> {
     } else {
         ("pubDate", "pubDate")
     };
-    let mut out = String::with_capacity(text.len() + 256);
-    let mut from = 0;
-    let mut changed = false;
+    // Decided item by item (an item must read the same whatever other items come with
+    // it), and the output built only once an item needs a date.
+    let mut out: Option<String> = None;
+    let (mut from, mut copied) = (0, 0);
     while let Some(start) = find_start_tag(text, "item", from) {
         let Some(close) = scan::find_from(text, "</item>", start) else {
             break;
         };
-        out.push_str(&text[from..close]);
+        from = close;
         let item = &text[start..close];
         let dated = find_start_tag(item, target_name, 0).is_some()
             || (!rdf && find_start_tag(item, "dc:date", 0).is_some());
-        if !dated
-            && let Some(value) = ITEM_DATE_ELEMENTS
-                .iter()
-                .find_map(|name| element_text(item, name))
-        {
-            out.push_str(&format!(
-                "<{target}>{}</{target}>",
-                escape_text(value.trim())
-            ));
-            changed = true;
+        if dated {
+            continue;
         }
-        from = close;
+        let Some(value) = ITEM_DATE_ELEMENTS
+            .iter()
+            .find_map(|name| element_text(item, name))
+        else {
+            continue;
+        };
+        let out = out.get_or_insert_with(|| String::with_capacity(text.len() + 256));
+        out.push_str(&text[copied..close]);
+        out.push_str(&format!(
+            "<{target}>{}</{target}>",
+            escape_text(value.trim())
+        ));
+        copied = close;
     }
-    out.push_str(&text[from..]);
-    changed.then_some(out)
+    let mut out = out?;
+    out.push_str(&text[copied..]);
+    Some(out)
 }
 
 /// Markup written straight into a `<title>` (not escaped, not in CDATA) escaped as text,
@@ -603,6 +603,35 @@ mod tests {
         assert!(
             normalise_dialect(empty_link).contains("<link>https://a.example/p/4</link>"),
             "an empty link is no link"
+        );
+    }
+
+    #[test]
+    fn an_item_reads_the_same_whatever_other_items_come_with_it() {
+        let undated_linkless = "<item><guid>https://a.example/p/9</guid><atom:updated>2020-03-04T00:00:00Z</atom:updated></item>";
+        let linked = "<item><link>https://a.example/p/1</link><pubDate>x</pubDate></item>";
+        let dated_elsewhere = "<item><link>https://a.example/p/2</link><atom:published>2020-01-01T00:00:00Z</atom:published></item>";
+        let document = |items: &[&str]| {
+            format!(
+                "<rss version=\"2.0\"><channel><link>https://a.example/</link><image><link>https://a.example/</link></image>{}</channel></rss>",
+                items.concat()
+            )
+        };
+        let read_alone = normalise_dialect(&document(&[undated_linkless])).into_owned();
+        let read_with_others =
+            normalise_dialect(&document(&[linked, dated_elsewhere, undated_linkless])).into_owned();
+        let item_of = |text: &str| {
+            let start = text.rfind("<item>").expect("item");
+            text[start..].to_string()
+        };
+        assert_eq!(item_of(&read_alone), item_of(&read_with_others));
+        assert!(
+            item_of(&read_alone).contains("<link>https://a.example/p/9</link>"),
+            "{read_alone}"
+        );
+        assert!(
+            item_of(&read_alone).contains("<pubDate>2020-03-04T00:00:00Z</pubDate>"),
+            "{read_alone}"
         );
     }
 

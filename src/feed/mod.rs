@@ -167,27 +167,30 @@ pub fn parse_document(
         let feed = parse_repaired(&document.text, source)?;
         return guard(feed, document.items, "items", None);
     }
-    let repaired = repair_xml(&text);
-    let repaired = dialect::normalise_dialect(&repaired);
     let facts = layout::FrameFacts {
         base_url: source.base_url,
         zone: source.zone.name(),
     };
-    let layout = layout::entry_layout(&repaired, facts);
+    // Where the entries lie is read from the text before any repair: entries the caller
+    // knows are cut out before any work is done on them. (Each repair and rewrite works
+    // on one entry at a time, or on what the frame holds.)
+    let layout = layout::entry_layout(&text, facts);
     let spans = layout.spans.as_ref();
     let digests: Vec<u128> = spans.map_or_else(Vec::new, |spans| {
         spans
             .ranges
             .iter()
-            .map(|range| layout::entry_digest(&repaired, range))
+            .map(|range| layout::entry_digest(&text, range))
             .collect()
     });
     if let (Some(known), Some(spans)) = (known, spans)
         && known.frame == spans.frame
-        && let Some(parsed) = parse_without_known(&repaired, spans, &digests, known, source)
+        && let Some(parsed) = parse_without_known(&text, spans, &digests, known, source)
     {
         return Ok(parsed);
     }
+    let repaired = repair_xml(&text);
+    let repaired = dialect::normalise_dialect(&repaired);
     let mut feed = parse_xml(&repaired, source)?;
     if repaired.contains("origLink") {
         attach_original_links(&mut feed, &repaired);
@@ -201,10 +204,10 @@ pub fn parse_document(
     guard(feed, layout.found, layout.element, prints)
 }
 
-/// The document without the entries `known` holds, parsed; `None` when none is known or
-/// the shorter document does not read as one entry per element kept.
+/// The document without the entries `known` holds, repaired and parsed; `None` when none
+/// is known or the shorter document does not read as one entry per element kept.
 fn parse_without_known(
-    repaired: &str,
+    text: &str,
     spans: &layout::EntrySpans,
     digests: &[u128],
     known: KnownEntries<'_>,
@@ -218,13 +221,15 @@ fn parse_without_known(
     if kept == digests.len() {
         return None;
     }
-    let shorter = layout::without_entries(repaired, &spans.ranges, |index| left_out[index]);
-    let mut feed = parse_repaired(&shorter, source).ok()?;
+    let shorter = layout::without_entries(text, &spans.ranges, |index| left_out[index]);
+    let repaired = repair_xml(&shorter);
+    let repaired = dialect::normalise_dialect(&repaired);
+    let mut feed = parse_repaired(&repaired, source).ok()?;
     if feed.entries.len() != kept {
         return None;
     }
-    if shorter.contains("origLink") {
-        attach_original_links(&mut feed, &shorter);
+    if repaired.contains("origLink") {
+        attach_original_links(&mut feed, &repaired);
     }
     Some(ParsedDocument {
         feed,

@@ -18,11 +18,6 @@ pub fn find_from(haystack: &str, needle: &str, from: usize) -> Option<usize> {
     memchr::memmem::find(rest, needle.as_bytes()).map(|at| from + at)
 }
 
-/// How many times `needle` occurs in `haystack`, without overlaps.
-pub fn count(haystack: &str, needle: &str) -> usize {
-    memchr::memmem::find_iter(haystack.as_bytes(), needle.as_bytes()).count()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,7 +28,6 @@ mod tests {
         assert_eq!(find(text, "<item>"), Some(2));
         assert_eq!(find_from(text, "<item>", 3), Some(17));
         assert_eq!(find_from(text, "<item>", 100), None);
-        assert_eq!(count(text, "<item>"), 2);
         assert_eq!(&text[find(text, "ü").expect("found")..][..2], "ü");
     }
 }
