@@ -257,14 +257,15 @@ impl Pipeline {
         let body_hash =
             crate::article::change_digest_text(xxhash_rust::xxh3::xxh3_128(&document.body));
         let validators = document.validators.clone();
-        let fetched = |not_before| FetchRecord::Fetched {
+        let fetched = |not_before, document| FetchRecord::Fetched {
             validators: validators.clone(),
             body_hash: body_hash.clone(),
             moved_to: moved_to.clone(),
             not_before,
+            document,
         };
         if first && state.body_hash.as_deref() == Some(body_hash.as_str()) {
-            self.record(feed, fetched(outcome.fresh_until)).await?;
+            self.record(feed, fetched(outcome.fresh_until, None)).await?;
             return Ok(Round::Finished(FeedOutcome::SameContent));
         }
         let feed_config = feed.clone();
@@ -277,12 +278,14 @@ impl Pipeline {
                 report,
                 hint,
                 notes,
+                document,
             } => {
                 attempt.traces.notes.extend(notes);
-                // The validators are stored only once the entries are claimed: a crash
-                // before this point refetches the document instead of getting a 304 and
-                // losing entries.
-                self.record(feed, fetched(latest(outcome.fresh_until, hint)))
+                // The validators (and the entries' digests) are stored only once the
+                // entries are claimed: a crash before this point refetches the document
+                // instead of getting a 304 and losing entries.
+                let not_before = latest(outcome.fresh_until, hint);
+                self.record(feed, fetched(not_before, Some(document)))
                     .await?;
                 if feed.full_text {
                     let full_text = self.fetch_full_text(feed).await?;

@@ -17,7 +17,7 @@ use crate::feed::{
 use crate::fetch::Document;
 use crate::filter::Verdict;
 use crate::output::ArticlePaths;
-use crate::store::{Admission, ClaimOptions, ClaimReport, FeedIdentity};
+use crate::store::{Admission, ClaimOptions, ClaimReport, DocumentRecord, FeedIdentity};
 
 /// What a document turned out to be.
 pub enum Processed {
@@ -30,6 +30,8 @@ pub enum Processed {
         hint: Option<DateTime<Utc>>,
         /// What the person should know: entries not read, entries over the limit.
         notes: Vec<String>,
+        /// What the document said of its feed, to record with the fetch.
+        document: DocumentRecord,
     },
     /// An HTML page that names its feed at this address.
     Discovered(url::Url),
@@ -131,15 +133,14 @@ impl Pipeline {
         let known_now = prints.as_ref().and_then(|prints| {
             KnownDocument::after(prints, context_digest, &guid_keys, known.as_ref())
         });
-        self.store().record_document(
-            &feed.name,
-            &FeedIdentity { title, site_url },
-            known_now.map(|known| known.to_bytes()).as_deref(),
-        )?;
         Ok(Processed::Claimed {
             report,
             hint,
             notes,
+            document: DocumentRecord {
+                identity: FeedIdentity { title, site_url },
+                entry_prints: known_now.map(|known| known.to_bytes()),
+            },
         })
     }
 

@@ -40,7 +40,7 @@ impl Store {
 
     /// Every written entry of `feed` (all feeds when `None`), for re-rendering.
     pub fn written(&self, feed: Option<&str>) -> Result<Vec<StoredEntry>, StoreError> {
-        self.entries_in_state("written", feed)
+        self.entries_in_state(InState::Written, feed)
     }
 
     /// Where the pending entries' files go (only the paths: start-up looks there for a
@@ -55,7 +55,7 @@ impl Store {
 
     /// Entries of `feed` a filter holds back.
     pub fn filtered(&self, feed: &str) -> Result<Vec<StoredEntry>, StoreError> {
-        self.entries_in_state("filtered", Some(feed))
+        self.entries_in_state(InState::Filtered, Some(feed))
     }
 
     /// Makes held entries pending: the rules now let them through.
@@ -96,20 +96,16 @@ impl Store {
     /// Entries whose files are not known to be written, oldest first; only `feed`'s when
     /// given.
     pub fn pending(&self, feed: Option<&str>) -> Result<Vec<StoredEntry>, StoreError> {
-        self.entries_in_state("pending", feed)
+        self.entries_in_state(InState::Pending, feed)
     }
 
     fn entries_in_state(
         &self,
-        state: &str,
+        state: InState,
         feed: Option<&str>,
     ) -> Result<Vec<StoredEntry>, StoreError> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT e.id, e.feed, e.path, e.date, a.article, e.written_at IS NOT NULL, e.first_seen
-             FROM entries e LEFT JOIN articles a ON a.id = e.id
-             WHERE e.state = ?1 AND (?2 IS NULL OR e.feed = ?2) ORDER BY e.id",
-        )?;
-        let rows = statement.query_map(params![state, feed], |row| {
+        let mut statement = self.conn.prepare_cached(state.query())?;
+        let rows = statement.query_map(params![feed], |row| {
             Ok((
                 row.get::<_, i64>(0)?,
                 row.get::<_, String>(1)?,
@@ -225,5 +221,36 @@ impl Store {
             [],
             |r| r.get(0),
         )?)
+    }
+}
+
+/// The states [`Store::entries_in_state`] lists, each with its own statement: the state is
+/// written into the text because SQLite prepared the statement again at every run when
+/// it was a bound value (the partial index of pending entries fits only a known value).
+#[derive(Debug, Clone, Copy)]
+enum InState {
+    Pending,
+    Written,
+    Filtered,
+}
+
+impl InState {
+    fn query(self) -> &'static str {
+        macro_rules! in_state {
+            ($state:literal) => {
+                concat!(
+                    "SELECT e.id, e.feed, e.path, e.date, a.article, e.written_at IS NOT NULL, e.first_seen
+                     FROM entries e LEFT JOIN articles a ON a.id = e.id
+                     WHERE e.state = '",
+                    $state,
+                    "' AND (?1 IS NULL OR e.feed = ?1) ORDER BY e.id"
+                )
+            };
+        }
+        match self {
+            InState::Pending => in_state!("pending"),
+            InState::Written => in_state!("written"),
+            InState::Filtered => in_state!("filtered"),
+        }
     }
 }

@@ -44,6 +44,9 @@ pub enum FetchRecord {
         moved_to: Option<String>,
         /// The server's or the feed's own timing: not before this.
         not_before: Option<DateTime<Utc>>,
+        /// What the document said of its feed, when it was processed (not for a body
+        /// that was the same as last time).
+        document: Option<DocumentRecord>,
     },
     /// The pass failed.
     Failed {
@@ -54,6 +57,17 @@ pub enum FetchRecord {
         /// `Retry-After`: not before this.
         not_before: Option<DateTime<Utc>>,
     },
+}
+
+/// What a processed document said of its feed, recorded with its fetch once its entries
+/// are claimed.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentRecord {
+    /// The title and site link the document gives its feed.
+    pub identity: FeedIdentity,
+    /// The digests of its entry elements (`None` for a document whose entries cannot be
+    /// matched to its text).
+    pub entry_prints: Option<Vec<u8>>,
 }
 
 /// How a hook's last run ended, as `tidings status` shows it.
@@ -162,7 +176,9 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let now = timestamp(now);
-        self.conn.execute(
+        // One transaction (its first statement writes, so it never upgrades a read).
+        let tx = self.conn.unchecked_transaction()?;
+        tx.prepare_cached(
             "INSERT INTO feeds (name, url) VALUES (?1, ?2)
              ON CONFLICT (name) DO UPDATE SET url = excluded.url,
                  etag = CASE WHEN feeds.url = excluded.url THEN feeds.etag END,
@@ -171,30 +187,43 @@ impl Store {
                  effective_url = CASE WHEN feeds.url = excluded.url THEN feeds.effective_url END,
                  gone = CASE WHEN feeds.url = excluded.url THEN feeds.gone ELSE 0 END,
                  not_before = CASE WHEN feeds.url = excluded.url THEN feeds.not_before END",
-            params![name, url],
-        )?;
+        )?
+        .execute(params![name, url])?;
         match record {
             FetchRecord::NotModified {
                 moved_to,
                 not_before,
             } => {
-                self.conn.execute(
+                tx.prepare_cached(
                     "UPDATE feeds SET last_fetch_at = ?2, last_result = 'not-modified', last_error = NULL, error_count = 0,
                          effective_url = COALESCE(?3, effective_url), not_before = ?4 WHERE name = ?1",
-                    params![name, now, moved_to, not_before.map(timestamp)],
-                )?;
+                )?
+                .execute(params![name, now, moved_to, not_before.map(timestamp)])?;
             }
             FetchRecord::Fetched {
                 validators,
                 body_hash,
                 moved_to,
                 not_before,
+                document,
             } => {
-                self.conn.execute(
+                if let Some(document) = document {
+                    tx.prepare_cached(
+                        "UPDATE feeds SET title = ?2, site_url = ?3, entry_prints = ?4 WHERE name = ?1",
+                    )?
+                    .execute(params![
+                        name,
+                        document.identity.title,
+                        document.identity.site_url,
+                        document.entry_prints
+                    ])?;
+                }
+                tx.prepare_cached(
                     "UPDATE feeds SET last_fetch_at = ?2, last_result = 'ok', last_error = NULL, error_count = 0,
                          etag = ?3, last_modified = ?4, body_hash = ?5,
                          effective_url = COALESCE(?6, effective_url), not_before = ?7 WHERE name = ?1",
-                    params![
+                )?
+                .execute(params![
                         name,
                         now,
                         validators.etag,
@@ -202,28 +231,28 @@ impl Store {
                         body_hash,
                         moved_to,
                         not_before.map(timestamp)
-                    ],
-                )?;
+                    ])?;
             }
             FetchRecord::Failed {
                 error,
                 gone,
                 not_before,
             } => {
-                self.conn.execute(
+                tx.prepare_cached(
                     "UPDATE feeds SET last_fetch_at = ?2, last_result = ?5, last_error = ?3,
                          error_count = error_count + 1, gone = ?4, not_before = ?6 WHERE name = ?1",
-                    params![
-                        name,
-                        now,
-                        error,
-                        gone,
-                        if *gone { "gone" } else { "error" },
-                        not_before.map(timestamp)
-                    ],
-                )?;
+                )?
+                .execute(params![
+                    name,
+                    now,
+                    error,
+                    gone,
+                    if *gone { "gone" } else { "error" },
+                    not_before.map(timestamp)
+                ])?;
             }
         }
+        tx.commit()?;
         Ok(())
     }
 
@@ -249,30 +278,7 @@ impl Store {
         Ok(())
     }
 
-    /// Records what a document said of its feed once its entries are claimed: the title
-    /// and site link it gives itself, and the digests of its entry elements (`None` for a
-    /// document whose entries cannot be matched to its text).
-    pub fn record_document(
-        &self,
-        name: &str,
-        identity: &FeedIdentity,
-        entry_prints: Option<&[u8]>,
-    ) -> Result<(), StoreError> {
-        let mut statement = self.conn.prepare_cached(
-            // No write (and no WAL page) when the document says what it said last time.
-            "UPDATE feeds SET title = ?2, site_url = ?3, entry_prints = ?4
-             WHERE name = ?1 AND (title IS NOT ?2 OR site_url IS NOT ?3 OR entry_prints IS NOT ?4)",
-        )?;
-        statement.execute(params![
-            name,
-            identity.title,
-            identity.site_url,
-            entry_prints
-        ])?;
-        Ok(())
-    }
-
-    /// The entry digests [`Store::record_document`] kept for `name`.
+    /// The entry digests recorded with `name`'s last processed document.
     pub fn entry_prints(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let mut statement = self
             .conn

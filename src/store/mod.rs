@@ -30,7 +30,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 pub use claim::{Admission, ClaimOptions, ClaimReport};
 pub use entries::StoredEntry;
-pub use feeds::{FeedIdentity, FeedState, FeedStatus, FetchRecord, HookStatus};
+pub use feeds::{DocumentRecord, FeedIdentity, FeedState, FeedStatus, FetchRecord, HookStatus};
 pub use lease::lease_holder_name;
 
 /// Schema steps; `PRAGMA user_version` counts how many have run.
