@@ -115,8 +115,8 @@ pub fn entry_layout(text: &str, facts: FrameFacts<'_>) -> EntryLayout {
     let spans = match frame {
         Some(frame) if spans_hold && inside.is_none() => {
             let one_kind = ranges.iter().all(|range| {
-                let name = tag_name(&text[range.clone()]);
-                name.rsplit(':').next() == Some(element)
+                crate::html::tag_at(&text[range.clone()])
+                    .is_some_and(|tag| tag.name.rsplit(':').next() == Some(element))
             });
             one_kind.then_some(EntrySpans { frame, ranges })
         }
@@ -179,14 +179,6 @@ fn frame_digest(
         None => part(&text.as_bytes()[..first_entry]),
     }
     digest.digest128()
-}
-
-fn tag_name(tag_text: &str) -> &str {
-    let name = tag_text.trim_start_matches('<');
-    let end = name
-        .find(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/')
-        .unwrap_or(name.len());
-    &name[..end]
 }
 
 #[cfg(test)]

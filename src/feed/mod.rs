@@ -189,12 +189,9 @@ pub fn parse_document(
     {
         return Ok(parsed);
     }
-    let repaired = repair_xml(&text);
-    let repaired = dialect::normalise_dialect(&repaired);
+    let repaired = repaired_xml(&text);
     let mut feed = parse_xml(&repaired, source)?;
-    if repaired.contains("origLink") {
-        attach_original_links(&mut feed, &repaired);
-    }
+    attach_original_links(&mut feed, &repaired);
     let prints = spans
         .filter(|spans| spans.ranges.len() == feed.entries.len())
         .map(|spans| EntryPrints {
@@ -222,15 +219,12 @@ fn parse_without_known(
         return None;
     }
     let shorter = layout::without_entries(text, &spans.ranges, |index| left_out[index]);
-    let repaired = repair_xml(&shorter);
-    let repaired = dialect::normalise_dialect(&repaired);
+    let repaired = repaired_xml(&shorter);
     let mut feed = parse_repaired(&repaired, source).ok()?;
     if feed.entries.len() != kept {
         return None;
     }
-    if repaired.contains("origLink") {
-        attach_original_links(&mut feed, &repaired);
-    }
+    attach_original_links(&mut feed, &repaired);
     Some(ParsedDocument {
         feed,
         entry_elements: kept,
@@ -241,6 +235,15 @@ fn parse_without_known(
     })
 }
 
+/// An XML text repaired and its dialect rewritten into what feed-rs reads.
+fn repaired_xml(text: &str) -> String {
+    let repaired = repair_xml(text);
+    match dialect::normalise_dialect(&repaired) {
+        std::borrow::Cow::Borrowed(_) => repaired,
+        std::borrow::Cow::Owned(rewritten) => rewritten,
+    }
+}
+
 /// The `rel` given to a FeedBurner entry's `feedburner:origLink`: the article's real
 /// address behind a `feedproxy.google.com` redirect.
 pub const ORIGINAL_LINK_REL: &str = "feedburner:origLink";
@@ -249,6 +252,9 @@ pub const ORIGINAL_LINK_REL: &str = "feedburner:origLink";
 /// document order; nothing when the entries cannot be matched to the document's one by one.
 fn attach_original_links(feed: &mut Feed, text: &str) {
     use crate::html::Token;
+    if !text.contains("origLink") {
+        return;
+    }
     let mut links: Vec<Option<String>> = Vec::new();
     let (mut in_entry, mut in_original) = (false, false);
     for token in crate::html::tokens(text) {

@@ -265,7 +265,8 @@ impl Pipeline {
             document,
         };
         if first && state.body_hash.as_deref() == Some(body_hash.as_str()) {
-            self.record(feed, fetched(outcome.fresh_until, None)).await?;
+            self.record(feed, fetched(outcome.fresh_until, None))
+                .await?;
             return Ok(Round::Finished(FeedOutcome::SameContent));
         }
         let feed_config = feed.clone();
