@@ -183,26 +183,37 @@ fn atom_03_text_constructs(text: &str) -> String {
 /// `isPermaLink="false"` (RSS 2.0 says a guid is a permalink unless so marked). `None`
 /// when no item needed one.
 fn item_links(text: &str) -> Option<String> {
+    add_to_items(text, |start_tag, item| {
+        if element_text(item, "link").is_some() {
+            return None;
+        }
+        let link = about_or_permalink(start_tag, item)?;
+        Some(format!("<link>{}</link>", link.trim()))
+    })
+}
+
+/// `text` with what `addition` gives each item (from its start tag and its inside)
+/// written before the item's end tag; decided item by item, so an item reads the same
+/// whatever other items come with it. `None` when no item got anything.
+fn add_to_items(text: &str, addition: impl Fn(&str, &str) -> Option<String>) -> Option<String> {
     let mut out: Option<String> = None;
     let (mut from, mut copied) = (0, 0);
     while let Some(start) = find_start_tag(text, "item", from) {
-        let tag_end = start + text[start..].find('>')? + 1;
+        let Some(tag_len) = text[start..].find('>') else {
+            break;
+        };
+        let tag_end = start + tag_len + 1;
         let Some(close) = scan::find_from(text, "</item>", tag_end) else {
             break;
         };
-        let item = &text[tag_end..close];
         from = close;
-        if element_text(item, "link").is_some() {
-            continue;
-        }
-        let Some(link) = about_or_permalink(&text[start..tag_end], item) else {
+        let Some(added) = addition(&text[start..tag_end], &text[tag_end..close]) else {
             continue;
         };
+        // The output is built only once an item needs something.
         let out = out.get_or_insert_with(|| String::with_capacity(text.len() + 256));
         out.push_str(&text[copied..close]);
-        out.push_str("<link>");
-        out.push_str(link.trim());
-        out.push_str("</link>");
+        out.push_str(&added);
         copied = close;
     }
     let mut out = out?;
@@ -252,38 +263,20 @@ fn item_dates(text: &str) -> Option<String> {
     } else {
         ("pubDate", "pubDate")
     };
-    // Decided item by item (an item must read the same whatever other items come with
-    // it), and the output built only once an item needs a date.
-    let mut out: Option<String> = None;
-    let (mut from, mut copied) = (0, 0);
-    while let Some(start) = find_start_tag(text, "item", from) {
-        let Some(close) = scan::find_from(text, "</item>", start) else {
-            break;
-        };
-        from = close;
-        let item = &text[start..close];
+    add_to_items(text, |_, item| {
         let dated = find_start_tag(item, target_name, 0).is_some()
             || (!rdf && find_start_tag(item, "dc:date", 0).is_some());
         if dated {
-            continue;
+            return None;
         }
-        let Some(value) = ITEM_DATE_ELEMENTS
+        let value = ITEM_DATE_ELEMENTS
             .iter()
-            .find_map(|name| element_text(item, name))
-        else {
-            continue;
-        };
-        let out = out.get_or_insert_with(|| String::with_capacity(text.len() + 256));
-        out.push_str(&text[copied..close]);
-        out.push_str(&format!(
+            .find_map(|name| element_text(item, name))?;
+        Some(format!(
             "<{target}>{}</{target}>",
             escape_text(value.trim())
-        ));
-        copied = close;
-    }
-    let mut out = out?;
-    out.push_str(&text[copied..]);
-    Some(out)
+        ))
+    })
 }
 
 /// Markup written straight into a `<title>` (not escaped, not in CDATA) escaped as text,

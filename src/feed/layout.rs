@@ -56,9 +56,9 @@ pub fn entry_layout(text: &str, facts: FrameFacts<'_>) -> EntryLayout {
     let mut spans_hold = true;
     // The entry being read: its name as written, how deep in same-named elements, start.
     let mut inside: Option<(&str, usize, usize)> = None;
-    // The ancestors of the first entry (their start offsets), which every other shares.
-    let mut parent_chain: Option<Vec<usize>> = None;
-    let mut frame = None;
+    // The ancestors of the first entry (their start offsets), which every other shares,
+    // and the frame they make.
+    let mut first_parents: Option<(Vec<usize>, u128)> = None;
     let mut scanner = tokens(text);
     loop {
         let at = scanner.offset();
@@ -98,12 +98,9 @@ pub fn entry_layout(text: &str, facts: FrameFacts<'_>) -> EntryLayout {
         } else if tag.self_closing {
         } else if matches!(local, "item" | "entry") {
             let chain: Vec<usize> = open.iter().map(|(start, _, _)| *start).collect();
-            match &parent_chain {
-                None => {
-                    frame = Some(frame_digest(text, &open, at, facts));
-                    parent_chain = Some(chain);
-                }
-                Some(first) if *first == chain => {}
+            match &first_parents {
+                None => first_parents = Some((chain, frame_digest(text, &open, at, facts))),
+                Some((first, _)) if *first == chain => {}
                 Some(_) => spans_hold = false,
             }
             inside = Some((tag.name, 1, at));
@@ -112,8 +109,8 @@ pub fn entry_layout(text: &str, facts: FrameFacts<'_>) -> EntryLayout {
         }
     }
     let element = if entries > items { "entry" } else { "item" };
-    let spans = match frame {
-        Some(frame) if spans_hold && inside.is_none() => {
+    let spans = match first_parents {
+        Some((_, frame)) if spans_hold && inside.is_none() => {
             let one_kind = ranges.iter().all(|range| {
                 crate::html::tag_at(&text[range.clone()])
                     .is_some_and(|tag| tag.name.rsplit(':').next() == Some(element))

@@ -56,19 +56,17 @@ struct ReadDocument {
     guid_keys: Vec<u64>,
     /// The document's entry elements, when they match the entries read.
     prints: Option<EntryPrints>,
-    /// [`context_digest`] of `context`.
-    context_digest: u128,
 }
 
 impl ReadDocument {
     /// Whether entries were left out as known when the rest of the document says they
     /// may not be: another context, or a guid shared with an entry read.
-    fn left_out_disagrees(&self, known: Option<&KnownDocument>) -> bool {
+    fn left_out_disagrees(&self, known: Option<&KnownDocument>, max_field_bytes: usize) -> bool {
         let (Some(prints), Some(known)) = (&self.prints, known) else {
             return false;
         };
         prints.left_out() > 0
-            && (known.context != self.context_digest
+            && (known.context != context_digest(&self.context, max_field_bytes)
                 || known.shares_guid_with_left_out(prints, &self.guid_keys))
     }
 }
@@ -85,17 +83,14 @@ impl Pipeline {
             .store()
             .entry_prints(&feed.name)?
             .and_then(|bytes| KnownDocument::from_bytes(&bytes));
-        let read = match self.read_document(feed, document, known.as_ref())? {
+        let max_field_bytes = self.config.fetch.max_field_bytes;
+        let mut read = self.read_document(feed, document, known.as_ref())?;
+        if let Read::Entries(entries) = &read
+            && entries.left_out_disagrees(known.as_ref(), max_field_bytes)
+        {
             // What was left out as known must be read after all.
-            Read::Entries(read) if read.left_out_disagrees(known.as_ref()) => {
-                match self.read_document(feed, document, None)? {
-                    Read::Entries(read) => read,
-                    Read::Discovered(found) => return Ok(Processed::Discovered(found)),
-                }
-            }
-            Read::Entries(read) => read,
-            Read::Discovered(found) => return Ok(Processed::Discovered(found)),
-        };
+            read = self.read_document(feed, document, None)?;
+        }
         let ReadDocument {
             feed: parsed,
             notes,
@@ -103,8 +98,10 @@ impl Pipeline {
             mut identities,
             guid_keys,
             prints,
-            context_digest,
-        } = *read;
+        } = match read {
+            Read::Entries(entries) => *entries,
+            Read::Discovered(found) => return Ok(Processed::Discovered(found)),
+        };
         let now = Utc::now();
         let hint = update_hint(parsed.ttl, &document.body).map(|wait| now + wait);
         disambiguate_keys(&mut identities);
@@ -131,7 +128,8 @@ impl Pipeline {
         report.unchanged += unchanged.len() + left_out;
         let (title, site_url) = feed_identity(&parsed);
         let known_now = prints.as_ref().and_then(|prints| {
-            KnownDocument::after(prints, context_digest, &guid_keys, known.as_ref())
+            let context = context_digest(&context, max_field_bytes);
+            KnownDocument::after(prints, context, &guid_keys, known.as_ref())
         });
         Ok(Processed::Claimed {
             report,
@@ -209,7 +207,6 @@ impl Pipeline {
             .collect();
         let guid_keys = identities.iter().map(guid_key_digest).collect();
         Ok(Read::Entries(Box::new(ReadDocument {
-            context_digest: context_digest(&context, limits.max_field_bytes),
             feed: parsed,
             notes,
             context,
