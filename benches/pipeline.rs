@@ -565,7 +565,7 @@ fn main() {
                 feed: &feed,
             };
             store
-                .claim(&feed, &articles, &[], options, Utc::now(), &paths)
+                .claim(&feed, &articles, &[], options, Utc::now(), &paths, None)
                 .expect("claim");
         }
     });

@@ -110,6 +110,86 @@ async fn entries_repeated_byte_for_byte_stay_unchanged_and_edits_and_new_ones_ar
     assert!(articles.values().any(|text| text.contains("five")));
 }
 
+/// Feeds whose lease some process still holds.
+fn leases_held(database: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(database).expect("open database");
+    let mut statement = conn
+        .prepare("SELECT name FROM feeds WHERE lease_holder IS NOT NULL ORDER BY name")
+        .expect("prepare");
+    statement
+        .query_map([], |row| row.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("names")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_way_a_pass_ends_gives_the_feed_back_to_other_processes() {
+    let server = MockServer::start().await;
+    let story = rss(&[item(Some("a"), "A", "https://example.org/a", "a")]);
+    // new entries, then the same bytes; a document with nothing new; a failure; a 304
+    serve_sequence(&server, "/new.xml", &[story]).await;
+    let repeated = rss(&[
+        item(Some("b"), "B", "https://example.org/b", "b"),
+        item(Some("c"), "C", "https://example.org/c", "c"),
+    ]);
+    let reordered = rss(&[
+        item(Some("c"), "C", "https://example.org/c", "c"),
+        item(Some("b"), "B", "https://example.org/b", "b"),
+    ]);
+    serve_sequence(&server, "/known.xml", &[repeated, reordered]).await;
+    Mock::given(method("GET"))
+        .and(path("/broken.xml"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/cached.xml"))
+        .and(wiremock::matchers::header_exists("if-none-match"))
+        .respond_with(ResponseTemplate::new(304))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/cached.xml"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("etag", "\"v1\"")
+                .set_body_raw(
+                    rss(&[item(Some("d"), "D", "https://example.org/d", "d")]),
+                    "application/rss+xml",
+                ),
+        )
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let sandbox = Sandbox::new(
+        &[
+            ("new", format!("{}/new.xml", server.uri())),
+            ("known", format!("{}/known.xml", server.uri())),
+            ("broken", format!("{}/broken.xml", server.uri())),
+            ("cached", format!("{}/cached.xml", server.uri())),
+        ],
+        "",
+    );
+    let first = sandbox.run_async(&["fetch"]).await;
+    assert!(stdout(&first).contains("new: 1 new"), "{}", stdout(&first));
+    assert_eq!(leases_held(&sandbox.database()), Vec::<String>::new());
+    let second = sandbox.run_async(&["fetch"]).await;
+    let report = stdout(&second);
+    assert!(report.contains("new: unchanged (same content)"), "{report}");
+    assert!(
+        report.contains("known: 0 new, 0 updated, 2 unchanged"),
+        "{report}"
+    );
+    assert!(
+        report.contains("cached: unchanged (not modified)"),
+        "{report}"
+    );
+    assert_eq!(second.status.code(), Some(1), "the broken feed fails");
+    assert_eq!(leases_held(&sandbox.database()), Vec::<String>::new());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_entry_with_the_guid_of_a_known_one_overwrites_nothing() {
     let server = MockServer::start().await;

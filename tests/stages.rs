@@ -9,9 +9,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tidings::config::{self, FrontMatter};
 use tidings::{
-    Article, ArticlePaths, ClaimOptions, Document, FeedContext, PathTemplate, Pipeline,
-    RenderSettings, Source, Store, Validators, identify_entries, lease_holder_name, normalise,
-    parse_feed, render_article,
+    Article, ArticlePaths, ClaimOptions, Document, FeedContext, FetchRecord, PathTemplate,
+    Pipeline, RenderSettings, Source, Store, Validators, identify_entries, lease_holder_name,
+    normalise, parse_feed, render_article,
 };
 
 const FEED_URL: &str = "https://blog.example.com/feed.xml";
@@ -264,7 +264,7 @@ fn claim(
         cross_feed_dedup: true,
     };
     store
-        .claim(feed, articles, &[], options, now, &paths)
+        .claim(feed, articles, &[], options, now, &paths, None)
         .expect("claim")
 }
 
@@ -294,7 +294,7 @@ fn the_claim_takes_new_entries_once_rewrites_edits_and_skips_repeats() {
     // A date after the entry was first seen becomes the first-seen time.
     assert_eq!(pending[1].date, now);
     store
-        .mark_written(&pending.iter().map(|e| e.id).collect::<Vec<_>>(), now)
+        .mark_written(&pending.iter().map(|e| e.id).collect::<Vec<_>>(), now, None)
         .expect("mark written");
     assert!(store.pending(None).expect("pending").is_empty());
 
@@ -337,7 +337,7 @@ fn a_story_another_feed_wrote_is_a_duplicate_and_prune_forgets_old_entries() {
         .iter()
         .map(|e| e.id)
         .collect();
-    store.mark_written(&ids, then).expect("written");
+    store.mark_written(&ids, then, None).expect("written");
     assert_eq!(store.prune(time("2023-12-31T00:00:00Z")).expect("prune"), 0);
     assert_eq!(store.prune(time("2024-06-01T00:00:00Z")).expect("prune"), 2);
     assert!(store.written(None).expect("written").is_empty());
@@ -415,11 +415,27 @@ fn a_fetched_document_is_claimed_and_written_once() {
         final_url: url::Url::parse(FEED_URL).expect("url"),
     }
     };
+    let fetched = || FetchRecord::Fetched {
+        validators: Validators::default(),
+        body_hash: "digest-1".into(),
+        moved_to: None,
+        not_before: None,
+        document: None,
+    };
     pipeline
-        .process_document(&feed, &document(), false)
+        .process_document(&feed, &document(), false, fetched())
         .expect("processed");
+    // The fetch is recorded with the claim: the feed's body digest is known now.
+    let state = pipeline
+        .store()
+        .feed_state("blog", FEED_URL)
+        .expect("feed state");
+    assert_eq!(state.body_hash.as_deref(), Some("digest-1"));
     assert_eq!(
-        pipeline.write_pending(Some("blog")).expect("written").len(),
+        pipeline
+            .write_pending(Some("blog"), None)
+            .expect("written")
+            .len(),
         2
     );
     let first = output.join("blog/first-post.md");
@@ -432,10 +448,13 @@ fn a_fetched_document_is_claimed_and_written_once() {
         .expect("mtime");
 
     pipeline
-        .process_document(&feed, &document(), false)
+        .process_document(&feed, &document(), false, fetched())
         .expect("processed again");
     assert_eq!(
-        pipeline.write_pending(Some("blog")).expect("nothing").len(),
+        pipeline
+            .write_pending(Some("blog"), None)
+            .expect("nothing")
+            .len(),
         0
     );
     assert_eq!(

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use tokio::task::JoinSet;
 
 use super::process::Processed;
@@ -13,7 +13,7 @@ use super::write::WrittenArticle;
 use super::{FeedError, FeedOutcome, FeedReport, Pipeline};
 use crate::config::FeedConfig;
 use crate::fetch::{FetchOutcome, FetchStatus, Request, Validators};
-use crate::store::{FeedState, FetchRecord};
+use crate::store::{FeedState, FetchRecord, HeldLease};
 
 /// Whether a pass waits for the time the server asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +48,8 @@ pub struct Traces {
     pub bytes: u64,
     /// The files it wrote.
     pub written: Vec<WrittenArticle>,
+    /// The feed's lease went back with the pass's last write.
+    pub lease_released: bool,
 }
 
 /// How one round of fetching ended.
@@ -116,8 +118,18 @@ impl Pipeline {
             self.holder.clone(),
             self.lease_ttl(),
         );
+        // The lease and the feed's state in one call to the database thread.
         let leased = self
-            .with_store(move |store| store.try_lease(&name, &url, &holder, Utc::now(), ttl))
+            .with_store(move |store| {
+                if !store.try_lease(&name, &url, &holder, Utc::now(), ttl)? {
+                    return Ok(None);
+                }
+                store.feed_state(&name, &url).map(Some).inspect_err(|_| {
+                    // The pass ends here: the feed is given back (an error doing so is
+                    // outlived by the lease's expiry).
+                    let _ = store.release_lease(&name, &holder);
+                })
+            })
             .await;
         let report = |outcome, traces: Traces| FeedReport {
             feed: feed.name.clone(),
@@ -127,9 +139,9 @@ impl Pipeline {
             bytes: traces.bytes,
             written: traces.written,
         };
-        match leased {
-            Ok(true) => {}
-            Ok(false) => {
+        let state = match leased {
+            Ok(Some(state)) => state,
+            Ok(None) => {
                 tracing::info!(feed = %feed.name, "another tidings process is fetching this feed; skipped");
                 return report(FeedOutcome::Busy, Traces::default());
             }
@@ -139,13 +151,14 @@ impl Pipeline {
                     Traces::default(),
                 );
             }
-        }
-        let (outcome, traces) = self.run_leased_feed(feed, mode).await;
+        };
+        let (outcome, traces) = self.run_leased_feed(feed, mode, &state).await;
         log_outcome(&feed.name, &outcome, started.elapsed());
         let (name, holder) = (feed.name.clone(), self.holder.clone());
-        if let Err(error) = self
-            .with_store(move |store| store.release_lease(&name, &holder))
-            .await
+        if !traces.lease_released
+            && let Err(error) = self
+                .with_store(move |store| store.release_lease(&name, &holder))
+                .await
         {
             tracing::warn!(feed = %feed.name, error = %crate::error::ErrorChain(&error), "could not release the feed's lease; it expires by itself");
         }
@@ -156,8 +169,9 @@ impl Pipeline {
         self: &Arc<Self>,
         feed: &FeedConfig,
         mode: PassMode,
+        state: &FeedState,
     ) -> (FeedOutcome, Traces) {
-        match self.pass(feed, mode).await {
+        match self.pass(feed, mode, state).await {
             Ok(done) => done,
             Err(error) => {
                 let record = FetchRecord::Failed {
@@ -165,10 +179,15 @@ impl Pipeline {
                     gone: error.is_gone(),
                     not_before: error.retry_after(),
                 };
-                if let Err(store_error) = self.record(feed, record).await {
-                    tracing::error!(feed = %feed.name, error = %crate::error::ErrorChain(&store_error), "could not record the failure in the database");
+                let recorded = self.record(feed, record).await;
+                if let Err(store_error) = &recorded {
+                    tracing::error!(feed = %feed.name, error = %crate::error::ErrorChain(store_error), "could not record the failure in the database");
                 }
-                (FeedOutcome::Failed(Arc::new(error)), Traces::default())
+                let traces = Traces {
+                    lease_released: recorded.is_ok(),
+                    ..Traces::default()
+                };
+                (FeedOutcome::Failed(Arc::new(error)), traces)
             }
         }
     }
@@ -177,11 +196,8 @@ impl Pipeline {
         self: &Arc<Self>,
         feed: &FeedConfig,
         mode: PassMode,
+        state: &FeedState,
     ) -> Result<(FeedOutcome, Traces), FeedError> {
-        let (name, url) = (feed.name.clone(), feed.url.to_string());
-        let state = self
-            .with_store(move |store| store.feed_state(&name, &url))
-            .await?;
         if state.gone {
             return Err(FeedError::Gone);
         }
@@ -201,7 +217,7 @@ impl Pipeline {
             traces: Traces::default(),
             catch_up: mode == PassMode::CatchUp,
         };
-        let found = match self.round(feed, &state, &mut attempt, true).await? {
+        let found = match self.round(feed, state, &mut attempt, true).await? {
             Round::Finished(outcome) => return Ok((outcome, attempt.traces)),
             Round::Discovered(found) => found,
         };
@@ -211,7 +227,7 @@ impl Pipeline {
         attempt.moved_to = Some(found.clone());
         attempt.url = found;
         attempt.validators = Validators::default();
-        match self.round(feed, &state, &mut attempt, false).await? {
+        match self.round(feed, state, &mut attempt, false).await? {
             Round::Finished(outcome) => Ok((outcome, attempt.traces)),
             Round::Discovered(_) => Err(FeedError::DiscoveredPageIsNoFeed),
         }
@@ -245,6 +261,7 @@ impl Pipeline {
                     not_before: outcome.fresh_until,
                 };
                 self.record(feed, record).await?;
+                attempt.traces.lease_released = true;
                 return Ok(Round::Finished(FeedOutcome::NotModified));
             }
             FetchStatus::Fetched(document) => {
@@ -256,38 +273,28 @@ impl Pipeline {
         // body was 3% of the CPU of a pass whose feeds had two new entries each).
         let body_hash =
             crate::article::change_digest_text(xxhash_rust::xxh3::xxh3_128(&document.body));
-        let validators = document.validators.clone();
-        let fetched = |not_before, document| FetchRecord::Fetched {
-            validators: validators.clone(),
+        let fetched = FetchRecord::Fetched {
+            validators: document.validators.clone(),
             body_hash: body_hash.clone(),
-            moved_to: moved_to.clone(),
-            not_before,
-            document,
+            moved_to,
+            not_before: outcome.fresh_until,
+            document: None,
         };
         if first && state.body_hash.as_deref() == Some(body_hash.as_str()) {
-            self.record(feed, fetched(outcome.fresh_until, None))
-                .await?;
+            self.record(feed, fetched).await?;
+            attempt.traces.lease_released = true;
             return Ok(Round::Finished(FeedOutcome::SameContent));
         }
         let feed_config = feed.clone();
         let catch_up = attempt.catch_up;
+        // The fetch is recorded with the claim (validators stored only once the entries
+        // are claimed: a crash before refetches the document instead of getting a 304).
         let processed = self
-            .blocking(move |p| p.process_document(&feed_config, &document, catch_up))
+            .blocking(move |p| p.process_document(&feed_config, &document, catch_up, fetched))
             .await?;
         match processed {
-            Processed::Claimed {
-                report,
-                hint,
-                notes,
-                document,
-            } => {
+            Processed::Claimed { report, notes } => {
                 attempt.traces.notes.extend(notes);
-                // The validators (and the entries' digests) are stored only once the
-                // entries are claimed: a crash before this point refetches the document
-                // instead of getting a 304 and losing entries.
-                let not_before = latest(outcome.fresh_until, hint);
-                self.record(feed, fetched(not_before, Some(document)))
-                    .await?;
                 if feed.full_text {
                     let full_text = self.fetch_full_text(feed).await?;
                     if !full_text.fallbacks.is_empty() {
@@ -310,7 +317,16 @@ impl Pipeline {
                     }
                 }
                 let name = feed.name.clone();
-                let written = self.blocking(move |p| p.write_pending(Some(&name))).await?;
+                let written = self
+                    .blocking(move |p| {
+                        let lease = HeldLease {
+                            feed: &name,
+                            holder: &p.holder,
+                        };
+                        p.write_pending(Some(&name), Some(lease))
+                    })
+                    .await?;
+                attempt.traces.lease_released = true;
                 // Only hooks read the list; without them a run of 50,000 articles would
                 // keep 50,000 paths and titles until it ends.
                 if self.config.hooks.any() {
@@ -337,21 +353,17 @@ impl Pipeline {
         Ok(self.fetcher.fetch(url, validators, &request).await?)
     }
 
+    /// Records how the feed's pass ended, and gives its lease back with it.
     async fn record(
         self: &Arc<Self>,
         feed: &FeedConfig,
         record: FetchRecord,
     ) -> Result<(), FeedError> {
-        let (name, url) = (feed.name.clone(), feed.url.to_string());
+        let (name, url, holder) = (feed.name.clone(), feed.url.to_string(), self.holder.clone());
         Ok(self
-            .with_store(move |store| store.record_fetch(&name, &url, &record, Utc::now()))
+            .with_store(move |store| {
+                store.record_fetch(&name, &url, &record, Utc::now(), Some(&holder))
+            })
             .await?)
-    }
-}
-
-fn latest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
     }
 }

@@ -17,21 +17,18 @@ use crate::feed::{
 use crate::fetch::Document;
 use crate::filter::Verdict;
 use crate::output::ArticlePaths;
-use crate::store::{Admission, ClaimOptions, ClaimReport, DocumentRecord, FeedIdentity};
+use crate::store::{
+    Admission, ClaimOptions, ClaimReport, DocumentRecord, FeedIdentity, FetchRecord,
+};
 
 /// What a document turned out to be.
 pub enum Processed {
-    /// A feed whose entries were claimed; `hint` is the feed's own word on when to come
-    /// back (`ttl`, `sy:updatePeriod`).
+    /// A feed whose entries were claimed, and its fetch recorded with them.
     Claimed {
         /// What the claim decided.
         report: ClaimReport,
-        /// Not before this, says the feed.
-        hint: Option<DateTime<Utc>>,
         /// What the person should know: entries not read, entries over the limit.
         notes: Vec<String>,
-        /// What the document said of its feed, to record with the fetch.
-        document: DocumentRecord,
     },
     /// An HTML page that names its feed at this address.
     Discovered(url::Url),
@@ -72,12 +69,15 @@ impl ReadDocument {
 }
 
 impl Pipeline {
-    /// Parse, normalise and claim one fetched document.
+    /// Parse, normalise and claim one fetched document. `fetched` (how the fetch ended)
+    /// is completed with what the document says of its feed (title, entry digests, `ttl`)
+    /// and recorded in the claim's transaction.
     pub fn process_document(
         &self,
         feed: &FeedConfig,
         document: &Document,
         catch_up: bool,
+        fetched: FetchRecord,
     ) -> Result<Processed, FeedError> {
         let known = self
             .store()
@@ -123,23 +123,20 @@ impl Pipeline {
             })
             .collect();
         let admissions = self.admissions(feed, &articles, catch_up, now)?;
-        let mut report = self.claim(feed, &articles, &admissions, now)?;
-        let left_out = prints.as_ref().map_or(0, EntryPrints::left_out);
-        report.unchanged += unchanged.len() + left_out;
         let (title, site_url) = feed_identity(&parsed);
         let known_now = prints.as_ref().and_then(|prints| {
             let context = context_digest(&context, max_field_bytes);
             KnownDocument::after(prints, context, &guid_keys, known.as_ref())
         });
-        Ok(Processed::Claimed {
-            report,
-            hint,
-            notes,
-            document: DocumentRecord {
-                identity: FeedIdentity { title, site_url },
-                entry_prints: known_now.map(|known| known.to_bytes()),
-            },
-        })
+        let found = DocumentRecord {
+            identity: FeedIdentity { title, site_url },
+            entry_prints: known_now.map(|known| known.to_bytes()),
+        };
+        let fetched = fetched.with_document(found, hint);
+        let mut report = self.claim(feed, &articles, &admissions, now, &fetched)?;
+        let left_out = prints.as_ref().map_or(0, EntryPrints::left_out);
+        report.unchanged += unchanged.len() + left_out;
+        Ok(Processed::Claimed { report, notes })
     }
 
     /// Parses a document, leaving out the entries of `known` it repeats, and identifies
@@ -280,6 +277,7 @@ impl Pipeline {
         articles: &[Article],
         admissions: &[Admission],
         now: DateTime<Utc>,
+        fetched: &FetchRecord,
     ) -> Result<ClaimReport, FeedError> {
         let options = ClaimOptions {
             rewrite_updates: feed.on_update == OnUpdate::Rewrite,
@@ -292,9 +290,15 @@ impl Pipeline {
             timezone: output.timezone,
             feed: &feed.name,
         };
-        Ok(self
-            .store()
-            .claim(&feed.name, articles, admissions, options, now, &paths)?)
+        Ok(self.store().claim(
+            &feed.name,
+            articles,
+            admissions,
+            options,
+            now,
+            &paths,
+            Some((feed.url.as_str(), fetched)),
+        )?)
     }
 }
 

@@ -9,8 +9,8 @@ use crate::filter::Verdict;
 use crate::images::{image_folder, image_urls, relative_link, rewrite_image_links};
 use crate::output::{WriteError, remove_stale_temp_files, write_atomic};
 use crate::render::{RenderSettings, TemplateError, render_article};
-use crate::store::StoredEntry;
 use crate::store::images::StoredImage;
+use crate::store::{HeldLease, StoredEntry};
 
 /// A file a pass wrote: what hooks and webhooks are told.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -94,13 +94,18 @@ impl Pipeline {
             if !leased {
                 continue;
             }
-            match self.write_pending(Some(&feed)) {
+            let lease = HeldLease {
+                feed: &feed,
+                holder: &self.holder,
+            };
+            match self.write_pending(Some(&feed), Some(lease)) {
                 Ok(files) => written.extend(files),
                 Err(error) => {
+                    // The lease went back with the written marks, unless marking failed.
+                    self.store().release_lease(&feed, &self.holder)?;
                     first_error.get_or_insert(error);
                 }
             }
-            self.store().release_lease(&feed, &self.holder)?;
         }
         match first_error {
             Some(error) => Err(error),
@@ -108,9 +113,14 @@ impl Pipeline {
         }
     }
 
-    /// Writes the files of pending entries (of one feed, or all) and marks them written.
-    /// Entries of feeds no longer configured stay pending. Returns the files written.
-    pub fn write_pending(&self, feed: Option<&str>) -> Result<Vec<WrittenArticle>, PipelineError> {
+    /// Writes the files of pending entries (of one feed, or all) and marks them written,
+    /// giving `lease` back in the same transaction. Entries of feeds no longer configured
+    /// stay pending. Returns the files written.
+    pub fn write_pending(
+        &self,
+        feed: Option<&str>,
+        lease: Option<HeldLease<'_>>,
+    ) -> Result<Vec<WrittenArticle>, PipelineError> {
         let pending = self.store().pending(feed)?;
         let mut written = Vec::with_capacity(pending.len());
         let mut files = Vec::with_capacity(pending.len());
@@ -145,7 +155,8 @@ impl Pipeline {
                 tracing::warn!(error = %crate::error::ErrorChain(error), "articles left pending: could not flush them to disk");
             })?;
         }
-        self.store().mark_written(&written, Utc::now())?;
+        self.store()
+            .mark_written(&written, Utc::now(), lease.as_ref())?;
         let left = pending.len() - written.len();
         match (first_error, render_error) {
             (Some(source), _) => Err(PipelineError::LeftPending { left, source }),
@@ -241,7 +252,7 @@ impl Pipeline {
                 .collect();
             if !released.is_empty() {
                 self.store().release_filtered(&released)?;
-                report.released += self.write_pending(Some(&feed.name))?.len();
+                report.released += self.write_pending(Some(&feed.name), None)?.len();
             }
             // Bound first: the store's lock must not be held while rendering (templates
             // with local images ask the store too).

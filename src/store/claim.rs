@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{Store, StoreError, path_text, timestamp};
+use super::{FetchRecord, Store, StoreError, path_text, timestamp};
 use crate::article::{Article, Identity};
 use crate::output::ArticlePaths;
 
@@ -70,6 +70,10 @@ impl Store {
     /// a free path, known keys whose content changed go back to pending at their old path,
     /// the rest are left alone. `paths` chooses a new article's path. `admissions` says,
     /// article by article, what is done with one not written before (missing: written).
+    /// `fetch` (the feed's address and how the fetch ended) is recorded in the same
+    /// transaction: the validators are stored exactly when the entries are claimed, never
+    /// before (a crash in between would answer the next fetch with a 304 and lose them).
+    #[allow(clippy::too_many_arguments)]
     pub fn claim(
         &mut self,
         feed: &str,
@@ -78,6 +82,7 @@ impl Store {
         options: ClaimOptions,
         now: DateTime<Utc>,
         paths: &ArticlePaths<'_>,
+        fetch: Option<(&str, &FetchRecord)>,
     ) -> Result<ClaimReport, StoreError> {
         let tx = self
             .conn
@@ -102,13 +107,16 @@ impl Store {
                 }
             }
         }
+        if let Some((url, record)) = fetch {
+            super::feeds::write_fetch_record(&tx, feed, url, record, now)?;
+        }
         tx.commit()?;
         Ok(report)
     }
 
     /// The keys of `feed` whose stored raw digest equals the given one: entries the feed
     /// repeats unchanged, which need no conversion at all. One query for the whole
-    /// document (the keys go in as one JSON array), answered from `entries_lookup`.
+    /// document (the keys go in as one JSON array), answered from the (feed, key) index.
     pub fn unchanged_keys(
         &self,
         feed: &str,
@@ -124,7 +132,7 @@ impl Store {
                 .collect::<Vec<_>>(),
         )?;
         let mut statement = self.conn.prepare_cached(
-            "SELECT key, raw_hash FROM entries INDEXED BY entries_lookup
+            "SELECT key, raw_hash FROM entries
              WHERE feed = ?1 AND key IN (SELECT value FROM json_each(?2))",
         )?;
         let mut stored = std::collections::HashMap::new();
@@ -192,7 +200,7 @@ impl<'tx> Claim<'tx> {
             options,
             now,
             find: tx.prepare_cached(
-                "SELECT id, content_hash, state FROM entries INDEXED BY entries_lookup WHERE feed = ?1 AND key = ?2",
+                "SELECT id, content_hash, state FROM entries WHERE feed = ?1 AND key = ?2",
             )?,
             find_by_guid: tx.prepare_cached(
                 "SELECT id, content_hash, state FROM entries WHERE feed = ?1 AND key = ?2 AND canonical_link IS ?3",

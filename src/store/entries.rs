@@ -133,8 +133,14 @@ impl Store {
         Ok(entries)
     }
 
-    /// Marks entries written, in one transaction.
-    pub fn mark_written(&mut self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError> {
+    /// Marks entries written, in one transaction; with `release`, the lease of the feed
+    /// they belong to is given back in it.
+    pub fn mark_written(
+        &mut self,
+        ids: &[i64],
+        now: DateTime<Utc>,
+        release: Option<&super::HeldLease<'_>>,
+    ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         {
             let mut statement = tx.prepare_cached(
@@ -144,6 +150,9 @@ impl Store {
             for id in ids {
                 statement.execute(params![id, now])?;
             }
+        }
+        if let Some(lease) = release {
+            super::lease::release(&tx, lease.feed, lease.holder)?;
         }
         tx.commit()?;
         Ok(())

@@ -59,6 +59,32 @@ pub enum FetchRecord {
     },
 }
 
+impl FetchRecord {
+    /// A fetched document's record completed with what processing it found: its facts,
+    /// and the feed's own word on when to come back (the later of it and the server's).
+    pub fn with_document(self, found: DocumentRecord, hint: Option<DateTime<Utc>>) -> FetchRecord {
+        match self {
+            FetchRecord::Fetched {
+                validators,
+                body_hash,
+                moved_to,
+                not_before,
+                document: _,
+            } => FetchRecord::Fetched {
+                validators,
+                body_hash,
+                moved_to,
+                not_before: match (not_before, hint) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                },
+                document: Some(found),
+            },
+            other => other,
+        }
+    }
+}
+
 /// What a processed document said of its feed, recorded with its fetch once its entries
 /// are claimed.
 #[derive(Debug, Clone, Default)]
@@ -167,90 +193,21 @@ impl Store {
         })
     }
 
-    /// Records how a fetch of `name` ended.
+    /// Records how a fetch of `name` ended; with `release`, gives this holder's lease of
+    /// the feed back in the same transaction (the record ends the feed's pass).
     pub fn record_fetch(
         &self,
         name: &str,
         url: &str,
         record: &FetchRecord,
         now: DateTime<Utc>,
+        release: Option<&str>,
     ) -> Result<(), StoreError> {
-        let now = timestamp(now);
         // One transaction (its first statement writes, so it never upgrades a read).
         let tx = self.conn.unchecked_transaction()?;
-        tx.prepare_cached(
-            "INSERT INTO feeds (name, url) VALUES (?1, ?2)
-             ON CONFLICT (name) DO UPDATE SET url = excluded.url,
-                 etag = CASE WHEN feeds.url = excluded.url THEN feeds.etag END,
-                 last_modified = CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END,
-                 body_hash = CASE WHEN feeds.url = excluded.url THEN feeds.body_hash END,
-                 effective_url = CASE WHEN feeds.url = excluded.url THEN feeds.effective_url END,
-                 gone = CASE WHEN feeds.url = excluded.url THEN feeds.gone ELSE 0 END,
-                 not_before = CASE WHEN feeds.url = excluded.url THEN feeds.not_before END",
-        )?
-        .execute(params![name, url])?;
-        match record {
-            FetchRecord::NotModified {
-                moved_to,
-                not_before,
-            } => {
-                tx.prepare_cached(
-                    "UPDATE feeds SET last_fetch_at = ?2, last_result = 'not-modified', last_error = NULL, error_count = 0,
-                         effective_url = COALESCE(?3, effective_url), not_before = ?4 WHERE name = ?1",
-                )?
-                .execute(params![name, now, moved_to, not_before.map(timestamp)])?;
-            }
-            FetchRecord::Fetched {
-                validators,
-                body_hash,
-                moved_to,
-                not_before,
-                document,
-            } => {
-                if let Some(document) = document {
-                    tx.prepare_cached(
-                        "UPDATE feeds SET title = ?2, site_url = ?3, entry_prints = ?4 WHERE name = ?1",
-                    )?
-                    .execute(params![
-                        name,
-                        document.identity.title,
-                        document.identity.site_url,
-                        document.entry_prints
-                    ])?;
-                }
-                tx.prepare_cached(
-                    "UPDATE feeds SET last_fetch_at = ?2, last_result = 'ok', last_error = NULL, error_count = 0,
-                         etag = ?3, last_modified = ?4, body_hash = ?5,
-                         effective_url = COALESCE(?6, effective_url), not_before = ?7 WHERE name = ?1",
-                )?
-                .execute(params![
-                        name,
-                        now,
-                        validators.etag,
-                        validators.last_modified,
-                        body_hash,
-                        moved_to,
-                        not_before.map(timestamp)
-                    ])?;
-            }
-            FetchRecord::Failed {
-                error,
-                gone,
-                not_before,
-            } => {
-                tx.prepare_cached(
-                    "UPDATE feeds SET last_fetch_at = ?2, last_result = ?5, last_error = ?3,
-                         error_count = error_count + 1, gone = ?4, not_before = ?6 WHERE name = ?1",
-                )?
-                .execute(params![
-                    name,
-                    now,
-                    error,
-                    gone,
-                    if *gone { "gone" } else { "error" },
-                    not_before.map(timestamp)
-                ])?;
-            }
+        write_fetch_record(&tx, name, url, record, now)?;
+        if let Some(holder) = release {
+            super::lease::release(&tx, name, holder)?;
         }
         tx.commit()?;
         Ok(())
@@ -417,4 +374,90 @@ impl Store {
         }
         Ok(statuses)
     }
+}
+
+/// Writes how a fetch of `name` ended, inside the caller's transaction.
+pub(super) fn write_fetch_record(
+    conn: &rusqlite::Connection,
+    name: &str,
+    url: &str,
+    record: &FetchRecord,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let now = timestamp(now);
+    conn.prepare_cached(
+        "INSERT INTO feeds (name, url) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET url = excluded.url,
+             etag = CASE WHEN feeds.url = excluded.url THEN feeds.etag END,
+             last_modified = CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END,
+             body_hash = CASE WHEN feeds.url = excluded.url THEN feeds.body_hash END,
+             effective_url = CASE WHEN feeds.url = excluded.url THEN feeds.effective_url END,
+             gone = CASE WHEN feeds.url = excluded.url THEN feeds.gone ELSE 0 END,
+             not_before = CASE WHEN feeds.url = excluded.url THEN feeds.not_before END",
+    )?
+    .execute(params![name, url])?;
+    match record {
+        FetchRecord::NotModified {
+            moved_to,
+            not_before,
+        } => {
+            conn.prepare_cached(
+                "UPDATE feeds SET last_fetch_at = ?2, last_result = 'not-modified', last_error = NULL, error_count = 0,
+                     effective_url = COALESCE(?3, effective_url), not_before = ?4 WHERE name = ?1",
+            )?
+            .execute(params![name, now, moved_to, not_before.map(timestamp)])?;
+        }
+        FetchRecord::Fetched {
+            validators,
+            body_hash,
+            moved_to,
+            not_before,
+            document,
+        } => {
+            if let Some(document) = document {
+                conn.prepare_cached(
+                    "UPDATE feeds SET title = ?2, site_url = ?3, entry_prints = ?4 WHERE name = ?1",
+                )?
+                .execute(params![
+                    name,
+                    document.identity.title,
+                    document.identity.site_url,
+                    document.entry_prints
+                ])?;
+            }
+            conn.prepare_cached(
+                "UPDATE feeds SET last_fetch_at = ?2, last_result = 'ok', last_error = NULL, error_count = 0,
+                     etag = ?3, last_modified = ?4, body_hash = ?5,
+                     effective_url = COALESCE(?6, effective_url), not_before = ?7 WHERE name = ?1",
+            )?
+            .execute(params![
+                    name,
+                    now,
+                    validators.etag,
+                    validators.last_modified,
+                    body_hash,
+                    moved_to,
+                    not_before.map(timestamp)
+                ])?;
+        }
+        FetchRecord::Failed {
+            error,
+            gone,
+            not_before,
+        } => {
+            conn.prepare_cached(
+                "UPDATE feeds SET last_fetch_at = ?2, last_result = ?5, last_error = ?3,
+                     error_count = error_count + 1, gone = ?4, not_before = ?6 WHERE name = ?1",
+            )?
+            .execute(params![
+                name,
+                now,
+                error,
+                gone,
+                if *gone { "gone" } else { "error" },
+                not_before.map(timestamp)
+            ])?;
+        }
+    }
+    Ok(())
 }

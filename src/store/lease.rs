@@ -11,6 +11,14 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use super::{Store, StoreError, parse_timestamp, timestamp};
 use crate::runtime::{process_is_alive, this_host};
 
+/// A lease this process holds, to give back with the last write of the feed's pass.
+#[derive(Debug, Clone, Copy)]
+pub struct HeldLease<'a> {
+    pub feed: &'a str,
+    /// This process (`pid@host`).
+    pub holder: &'a str,
+}
+
 impl Store {
     /// Takes the right to fetch `feed` for `ttl`, unless another live process holds it.
     /// `holder` names this process (`pid@host`); a lease of a process that is gone from
@@ -56,12 +64,22 @@ impl Store {
 
     /// Gives the lease back (only if `holder` still has it).
     pub fn release_lease(&self, feed: &str, holder: &str) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE feeds SET lease_holder = NULL, lease_until = NULL WHERE name = ?1 AND lease_holder = ?2",
-            params![feed, holder],
-        )?;
-        Ok(())
+        release(&self.conn, feed, holder)
     }
+}
+
+/// Gives `holder`'s lease of `feed` back, inside the caller's transaction: the last write
+/// of a feed's pass carries it, so the pass costs one commit fewer.
+pub(super) fn release(
+    conn: &rusqlite::Connection,
+    feed: &str,
+    holder: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE feeds SET lease_holder = NULL, lease_until = NULL WHERE name = ?1 AND lease_holder = ?2",
+    )?
+    .execute(params![feed, holder])?;
+    Ok(())
 }
 
 /// Whether the process named by a lease (`pid@host`) still runs. A lease from another
