@@ -34,7 +34,9 @@ mod schedule;
 mod store;
 
 pub use article::extract::{ExtractError, check_selector};
-pub use article::markdown::{convert_html, html_to_markdown};
+pub use article::markdown::{
+    Parser as HtmlParser, both_trees, convert_html, convert_parsed, html_to_markdown,
+};
 pub use article::text::{clean_title, html_to_plain_text, summarize};
 pub use article::{
     Article, FeedContext, Identity, bound_fields, disambiguate_keys, identify, identify_entries,

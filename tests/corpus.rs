@@ -289,3 +289,46 @@ fn entries_left_out_as_known_leave_the_others_read_as_before() {
         "every feed with prints can be read shorter"
     );
 }
+
+#[test]
+fn the_stack_builder_makes_html5evers_tree_of_every_entry_it_takes() {
+    use tidings::{HtmlParser, Source, both_trees, convert_parsed, parse_document};
+    let manifest = String::from_utf8(shared("corpus/MANIFEST.tsv")).expect("utf-8 manifest");
+    let base = url::Url::parse("https://corpus.example/post/").expect("base");
+    let (mut bodies, mut taken) = (0, 0);
+    for line in manifest.lines().skip(1) {
+        let file = line.split('\t').next().unwrap_or_default();
+        let bytes = shared(&format!("corpus/{file}"));
+        let source = Source {
+            bytes: &bytes,
+            http_charset: None,
+            content_type: Some(content_type(file.trim_end_matches(".gz"))),
+            base_url: "https://corpus.example/feed",
+            zone: chrono_tz::Tz::UTC,
+            max_bytes: 1 << 26,
+        };
+        let Ok(document) = parse_document(&source, None) else {
+            continue;
+        };
+        for entry in &document.feed.entries {
+            let content = entry.content.as_ref().and_then(|c| c.body.clone());
+            let summary = entry.summary.as_ref().map(|s| s.content.clone());
+            for html in content.into_iter().chain(summary) {
+                bodies += 1;
+                if let Some((html5ever, stack)) = both_trees(&html) {
+                    taken += 1;
+                    assert_eq!(stack, html5ever, "{file}: {html}");
+                }
+                assert_eq!(
+                    convert_parsed(&html, Some(&base), HtmlParser::Fastest),
+                    convert_parsed(&html, Some(&base), HtmlParser::Html5ever),
+                    "{file}: {html}"
+                );
+            }
+        }
+    }
+    eprintln!("the stack builder took {taken} of {bodies} entry bodies");
+    assert!(bodies > 2_000, "{bodies}");
+    // The speed of conversion rests on most bodies being taken.
+    assert!(taken * 2 > bodies, "{taken} of {bodies}");
+}

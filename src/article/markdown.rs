@@ -103,9 +103,47 @@ pub fn convert_html(html: &str, base: Option<&Url>) -> Converted {
             first_image: None,
         };
     }
+    convert_parsed(html, base, Parser::Fastest)
+}
+
+/// The trees html5ever and the stack builder make of `html`, as text; `None` when the
+/// stack builder leaves it to html5ever.
+#[doc(hidden)]
+pub fn both_trees(html: &str) -> Option<(String, String)> {
+    let quick = super::html_tree::tidy_fragment_tree(html)?;
+    let full = CONVERTER
+        .with(|converter| converter.html_to_tree(html))
+        .ok()?;
+    Some((
+        super::html_tree::tree_text(&full),
+        super::html_tree::tree_text(&quick),
+    ))
+}
+
+/// Which HTML parser builds the tree.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parser {
+    /// The stack builder for tidy fragments, html5ever for the rest.
+    Fastest,
+    /// html5ever for everything (the tests compare the two).
+    Html5ever,
+}
+
+/// [`convert_html`] with the parser chosen: the corpus test holds both to one output.
+#[doc(hidden)]
+pub fn convert_parsed(html: &str, base: Option<&Url>, parser: Parser) -> Converted {
     CONVERTER.with(|converter| {
-        let Ok(tree) = converter.html_to_tree(html) else {
-            return Converted::default();
+        let quick = match parser {
+            Parser::Fastest => super::html_tree::tidy_fragment_tree(html),
+            Parser::Html5ever => None,
+        };
+        let tree = match quick {
+            Some(tree) => tree,
+            None => match converter.html_to_tree(html) {
+                Ok(tree) => tree,
+                Err(_) => return Converted::default(),
+            },
         };
         let mut sanitizer = Sanitizer {
             base,

@@ -14,6 +14,7 @@
 //! the store.
 
 pub mod extract;
+mod html_tree;
 pub mod identity;
 pub mod markdown;
 pub mod media;
