@@ -13,7 +13,7 @@ use super::write::WrittenArticle;
 use super::{FeedError, FeedOutcome, FeedReport, Pipeline};
 use crate::config::FeedConfig;
 use crate::fetch::{FetchOutcome, FetchStatus, Request, Validators};
-use crate::store::{FeedState, FetchRecord, HeldLease};
+use crate::store::{FeedState, FetchRecord};
 
 /// Whether a pass waits for the time the server asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,45 +287,34 @@ impl Pipeline {
         }
         let feed_config = feed.clone();
         let catch_up = attempt.catch_up;
+        // Without pages or images to fetch first, the claimed entries are written on the
+        // same blocking thread, without a trip back to the runtime in between.
+        let write_at_once = !feed.full_text && !feed.local_images;
         // The fetch is recorded with the claim (validators stored only once the entries
         // are claimed: a crash before refetches the document instead of getting a 304).
-        let processed = self
-            .blocking(move |p| p.process_document(&feed_config, &document, catch_up, fetched))
+        let (processed, written) = self
+            .blocking(move |p| {
+                let processed = p.process_document(&feed_config, &document, catch_up, fetched)?;
+                let written = match &processed {
+                    Processed::Claimed { .. } if write_at_once => {
+                        Some(p.write_claimed(&feed_config.name)?)
+                    }
+                    _ => None,
+                };
+                Ok::<_, FeedError>((processed, written))
+            })
             .await?;
         match processed {
             Processed::Claimed { report, notes } => {
                 attempt.traces.notes.extend(notes);
-                if feed.full_text {
-                    let full_text = self.fetch_full_text(feed).await?;
-                    if !full_text.fallbacks.is_empty() {
-                        attempt.traces.notes.push(format!(
-                            "full text: {} from pages, {} kept the feed's content (first: {})",
-                            full_text.pages,
-                            full_text.fallbacks.len(),
-                            full_text.fallbacks[0]
-                        ));
+                let written = match written {
+                    Some(written) => written,
+                    None => {
+                        self.fetch_pages_and_images(feed, attempt).await?;
+                        let name = feed.name.clone();
+                        self.blocking(move |p| p.write_claimed(&name)).await?
                     }
-                }
-                if feed.local_images {
-                    let images = self.keep_images(feed).await?;
-                    if !images.failed.is_empty() {
-                        attempt.traces.notes.push(format!(
-                            "{} image(s) left remote (first: {})",
-                            images.failed.len(),
-                            images.failed[0].1
-                        ));
-                    }
-                }
-                let name = feed.name.clone();
-                let written = self
-                    .blocking(move |p| {
-                        let lease = HeldLease {
-                            feed: &name,
-                            holder: &p.holder,
-                        };
-                        p.write_pending(Some(&name), Some(lease))
-                    })
-                    .await?;
+                };
                 attempt.traces.lease_released = true;
                 // Only hooks read the list; without them a run of 50,000 articles would
                 // keep 50,000 paths and titles until it ends.
@@ -336,6 +325,36 @@ impl Pipeline {
             }
             Processed::Discovered(found) => Ok(Round::Discovered(found)),
         }
+    }
+
+    /// Full text and local images of the claimed entries, as the feed asks.
+    async fn fetch_pages_and_images(
+        self: &Arc<Self>,
+        feed: &FeedConfig,
+        attempt: &mut Attempt,
+    ) -> Result<(), FeedError> {
+        if feed.full_text {
+            let full_text = self.fetch_full_text(feed).await?;
+            if !full_text.fallbacks.is_empty() {
+                attempt.traces.notes.push(format!(
+                    "full text: {} from pages, {} kept the feed's content (first: {})",
+                    full_text.pages,
+                    full_text.fallbacks.len(),
+                    full_text.fallbacks[0]
+                ));
+            }
+        }
+        if feed.local_images {
+            let images = self.keep_images(feed).await?;
+            if !images.failed.is_empty() {
+                attempt.traces.notes.push(format!(
+                    "{} image(s) left remote (first: {})",
+                    images.failed.len(),
+                    images.failed[0].1
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// One fetch under the per-host limit.

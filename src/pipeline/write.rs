@@ -113,6 +113,16 @@ impl Pipeline {
         }
     }
 
+    /// Writes the entries this pass claimed for `feed` and gives the feed's lease back
+    /// with their written marks: the end of the feed's pass.
+    pub(super) fn write_claimed(&self, feed: &str) -> Result<Vec<WrittenArticle>, PipelineError> {
+        let lease = HeldLease {
+            feed,
+            holder: &self.holder,
+        };
+        self.write_pending(Some(feed), Some(lease))
+    }
+
     /// Writes the files of pending entries (of one feed, or all) and marks them written,
     /// giving `lease` back in the same transaction. Entries of feeds no longer configured
     /// stay pending. Returns the files written.
