@@ -229,22 +229,27 @@ async fn the_real_corpus_is_fetched_cleanly() {
 
 /// Leaving known entries out before parsing reads every other entry exactly as parsing
 /// the whole document does, on every real feed of the corpus.
+/// A corpus file as the parser is given it.
+fn corpus_source<'a>(file: &str, bytes: &'a [u8]) -> tidings::Source<'a> {
+    tidings::Source {
+        bytes,
+        http_charset: None,
+        content_type: Some(content_type(file.trim_end_matches(".gz"))),
+        base_url: "https://corpus.example/feed",
+        zone: chrono_tz::Tz::UTC,
+        max_bytes: 1 << 26,
+    }
+}
+
 #[test]
 fn entries_left_out_as_known_leave_the_others_read_as_before() {
-    use tidings::{KnownEntries, Source, parse_document};
+    use tidings::{KnownEntries, parse_document};
     let manifest = String::from_utf8(shared("corpus/MANIFEST.tsv")).expect("utf-8 manifest");
     let (mut feeds, mut shortened) = (0, 0);
     for line in manifest.lines().skip(1) {
         let file = line.split('\t').next().unwrap_or_default();
         let bytes = shared(&format!("corpus/{file}"));
-        let source = Source {
-            bytes: &bytes,
-            http_charset: None,
-            content_type: Some(content_type(file.trim_end_matches(".gz"))),
-            base_url: "https://corpus.example/feed",
-            zone: chrono_tz::Tz::UTC,
-            max_bytes: 1 << 26,
-        };
+        let source = corpus_source(file, &bytes);
         let Ok(whole) = parse_document(&source, None) else {
             continue;
         };
@@ -292,21 +297,14 @@ fn entries_left_out_as_known_leave_the_others_read_as_before() {
 
 #[test]
 fn the_stack_builder_makes_html5evers_tree_of_every_entry_it_takes() {
-    use tidings::{HtmlParser, Source, both_trees, convert_parsed, parse_document};
+    use tidings::{HtmlParser, both_trees, convert_parsed, parse_document};
     let manifest = String::from_utf8(shared("corpus/MANIFEST.tsv")).expect("utf-8 manifest");
     let base = url::Url::parse("https://corpus.example/post/").expect("base");
     let (mut bodies, mut taken) = (0, 0);
     for line in manifest.lines().skip(1) {
         let file = line.split('\t').next().unwrap_or_default();
         let bytes = shared(&format!("corpus/{file}"));
-        let source = Source {
-            bytes: &bytes,
-            http_charset: None,
-            content_type: Some(content_type(file.trim_end_matches(".gz"))),
-            base_url: "https://corpus.example/feed",
-            zone: chrono_tz::Tz::UTC,
-            max_bytes: 1 << 26,
-        };
+        let source = corpus_source(file, &bytes);
         let Ok(document) = parse_document(&source, None) else {
             continue;
         };

@@ -20,6 +20,8 @@ use html5ever::tendril::StrTendril;
 use html5ever::{Attribute, LocalName, QualName, ns};
 use markup5ever_rcdom::{Handle, Node, NodeData};
 
+use super::markdown::{append, element};
+
 /// Elements written as a start tag alone.
 const VOID: &[&str] = &["br", "img", "hr", "wbr", "source"];
 
@@ -159,10 +161,10 @@ impl Builder {
             return Rc::clone(body);
         }
         let html = element("html", Vec::new());
-        append(&self.document, &html);
-        append(&html, &element("head", Vec::new()));
+        append(&self.document, Rc::clone(&html));
+        append(&html, element("head", Vec::new()));
         let body = element("body", Vec::new());
-        append(&html, &body);
+        append(&html, Rc::clone(&body));
         self.body = Some(Rc::clone(&body));
         body
     }
@@ -214,7 +216,7 @@ impl Builder {
         } else {
             append(
                 &parent,
-                &Node::new(NodeData::Text {
+                Node::new(NodeData::Text {
                     contents: RefCell::new(StrTendril::from_slice(&self.pending)),
                 }),
             );
@@ -260,7 +262,7 @@ impl Builder {
                     Some(_) => self.current(),
                     None => Rc::clone(&self.document),
                 };
-                append(&parent, &comment);
+                append(&parent, comment);
                 Some(at + 4 + close + 3)
             }
             Some(b'?') => None,
@@ -310,7 +312,7 @@ impl Builder {
         }
         let node = element(name, attributes);
         let parent = self.current();
-        append(&parent, &node);
+        append(&parent, Rc::clone(&node));
         if !VOID.contains(&name) {
             self.open.push((node, LocalName::from(name)));
         }
@@ -342,20 +344,6 @@ impl Builder {
         self.start();
         self.document
     }
-}
-
-fn element(name: &str, attributes: Vec<Attribute>) -> Handle {
-    Node::new(NodeData::Element {
-        name: QualName::new(None, ns!(html), LocalName::from(name)),
-        attrs: RefCell::new(attributes),
-        template_contents: RefCell::new(None),
-        mathml_annotation_xml_integration_point: false,
-    })
-}
-
-fn append(parent: &Handle, child: &Handle) {
-    child.parent.set(Some(Rc::downgrade(parent)));
-    parent.children.borrow_mut().push(Rc::clone(child));
 }
 
 /// A start tag read: its lowercase name, attributes, and where it ends.

@@ -638,7 +638,7 @@ fn watch_page(player: Url) -> Url {
     Url::parse(&watch).unwrap_or(player)
 }
 
-fn element(tag: &str, attrs: Vec<Attribute>) -> Handle {
+pub(super) fn element(tag: &str, attrs: Vec<Attribute>) -> Handle {
     Node::new(NodeData::Element {
         name: QualName::new(None, ns!(html), LocalName::from(tag)),
         attrs: RefCell::new(attrs),
@@ -653,7 +653,7 @@ fn text_node(text: &str) -> Handle {
     })
 }
 
-fn append(parent: &Handle, child: Handle) {
+pub(super) fn append(parent: &Handle, child: Handle) {
     child.parent.set(Some(Rc::downgrade(parent)));
     parent.children.borrow_mut().push(child);
 }
