@@ -227,8 +227,6 @@ async fn the_real_corpus_is_fetched_cleanly() {
     }
 }
 
-/// Leaving known entries out before parsing reads every other entry exactly as parsing
-/// the whole document does, on every real feed of the corpus.
 /// A corpus file as the parser is given it.
 fn corpus_source<'a>(file: &str, bytes: &'a [u8]) -> tidings::Source<'a> {
     tidings::Source {
@@ -241,6 +239,8 @@ fn corpus_source<'a>(file: &str, bytes: &'a [u8]) -> tidings::Source<'a> {
     }
 }
 
+/// Leaving known entries out before parsing reads every other entry exactly as parsing
+/// the whole document does, on every real feed of the corpus.
 #[test]
 fn entries_left_out_as_known_leave_the_others_read_as_before() {
     use tidings::{KnownEntries, parse_document};
@@ -329,4 +329,70 @@ fn the_stack_builder_makes_html5evers_tree_of_every_entry_it_takes() {
     assert!(bodies > 2_000, "{bodies}");
     // The speed of conversion rests on most bodies being taken.
     assert!(taken * 2 > bodies, "{taken} of {bodies}");
+}
+
+/// The built-in layout, written without the template engine, is byte for byte what the
+/// shipped template renders, for every entry of every real feed.
+#[test]
+fn the_built_in_layout_renders_every_entry_as_the_template_does() {
+    use tidings::config::FrontMatter;
+    use tidings::{
+        ArticleTemplate, FeedContext, RenderSettings, article_context, identify_entries, normalise,
+        parse_document, render_article,
+    };
+    let manifest = String::from_utf8(shared("corpus/MANIFEST.tsv")).expect("utf-8 manifest");
+    let dir = std::path::Path::new("/nowhere");
+    let config = tidings::config::parse(
+        "[[feeds]]\nname = \"corpus\"\nurl = \"https://corpus.example/feed\"\n",
+        &dir.join("t.toml"),
+        dir,
+    )
+    .expect("config");
+    let shipped = ArticleTemplate::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/article.md.j2"
+    )))
+    .expect("the shipped template loads");
+    let front_matter = FrontMatter {
+        widgets: vec!["recent".to_string()],
+        comments: true,
+        ..FrontMatter::default()
+    };
+    let settings = RenderSettings {
+        feed_name: "corpus",
+        timezone: chrono_tz::Tz::America__New_York,
+        front_matter: &front_matter,
+        entry_tags: true,
+        auto_thumbnail: true,
+        template: ArticleTemplate::builtin(),
+        feed_title: None,
+        feed_url: "https://corpus.example/feed",
+        first_seen: None,
+    };
+    let now = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .expect("time")
+        .with_timezone(&chrono::Utc);
+    let mut rendered = 0;
+    for line in manifest.lines().skip(1) {
+        let file = line.split('\t').next().unwrap_or_default();
+        let bytes = shared(&format!("corpus/{file}"));
+        let Ok(parsed) = parse_document(&corpus_source(file, &bytes), None) else {
+            continue;
+        };
+        let base = url::Url::parse("https://corpus.example/feed").expect("url");
+        let context = FeedContext::from_feed(&parsed.feed, &base);
+        let identities = identify_entries(&parsed.feed.entries, &context);
+        for (entry, identity) in parsed.feed.entries.iter().zip(identities) {
+            let article = normalise(entry, identity, &context, &config.feeds[0], 320);
+            let date = article.date(now);
+            let built_in = render_article(&article, date, &settings).expect("renders");
+            let through_the_template = shipped
+                .render(&article_context(&article, date, &settings))
+                .expect("the shipped template renders");
+            assert_eq!(built_in, through_the_template, "{file}: {}", article.title);
+            rendered += 1;
+        }
+    }
+    eprintln!("{rendered} entries rendered both ways");
+    assert!(rendered > 1_800, "{rendered}");
 }

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use tidings::config::{self, FrontMatter};
 use tidings::{
     ArticlePaths, EntryPrints, FeedContext, KnownEntries, PathTemplate, RenderSettings, Source,
-    identify_entries, normalise, parse_document, render_article,
+    article_context, identify_entries, normalise, parse_document, render_article,
 };
 
 /// Splices real feeds break with.
@@ -193,6 +193,14 @@ fn run_through_everything(bytes: &[u8]) {
         }
         let article = normalise(entry, identity, &context, &config.feeds[0], 320);
         let text = render_article(&article, article.date(now), &settings).expect("renders");
+        let through_the_template = settings
+            .template
+            .render(&article_context(&article, article.date(now), &settings))
+            .expect("the built-in template renders");
+        assert_eq!(
+            text, through_the_template,
+            "the built-in layout is the template's"
+        );
         let rest = text.strip_prefix("---\n").expect("front matter opens");
         let end = rest.find("\n---\n").expect("front matter closes");
         let yaml: Result<serde_json::Value, _> = serde_saphyr::from_str(&rest[..end + 1]);

@@ -8,12 +8,14 @@
 //!   file of the built-in layout back.
 //! - [`template`]: compiling, checking and running templates (minijinja), with the
 //!   `yaml`, `date` and `link_destination` filters.
+//! - `layout`: the built-in layout written without the template engine (same bytes).
 //! - `sample`: the hostile article a template is checked with when it loads.
 //!
 //! Every string in the built-in front matter is a double-quoted scalar: a quoted string
 //! can never be read as a boolean, a number, a date or a null by any YAML reader, 1.1 or
 //! 1.2. The round trip is tested with a strict YAML 1.2 parser.
 
+mod layout;
 mod sample;
 pub mod template;
 
@@ -145,6 +147,9 @@ pub fn render_article(
     date: DateTime<Utc>,
     settings: &RenderSettings<'_>,
 ) -> Result<String, TemplateError> {
+    if settings.template.is_builtin() {
+        return Ok(layout::builtin_layout(article, date, settings));
+    }
     settings
         .template
         .render(&article_context(article, date, settings))
@@ -320,6 +325,12 @@ fn tags(article: &Article, entry_tags: bool) -> Vec<String> {
 /// escape.
 pub fn yaml_double_quoted(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
+    push_yaml_double_quoted(&mut out, value);
+    out
+}
+
+/// [`yaml_double_quoted`] appended to `out`.
+fn push_yaml_double_quoted(out: &mut String, value: &str) {
     out.push('"');
     let mut chars = value.chars().peekable();
     while let Some(ch) = chars.next() {
@@ -349,7 +360,6 @@ pub fn yaml_double_quoted(value: &str) -> String {
         }
     }
     out.push('"');
-    out
 }
 
 #[cfg(test)]

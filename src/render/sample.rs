@@ -2,6 +2,8 @@
 //! with the values that break naive YAML (quotes, colons, `#`, line breaks, `---`, `yes`,
 //! a leading `@`, brackets, a tab, a NEL).
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 
 use super::{ArticleContext, RenderSettings, article_context};
@@ -22,8 +24,18 @@ pub const HOSTILE_TITLES: &[&str] = &[
 
 /// The sample article's context with `title`.
 pub fn context(title: &str) -> ArticleContext {
-    let date = DateTime::<Utc>::from_timestamp(1_720_549_800, 0).unwrap_or_default();
-    let article = Article {
+    article_context(&article(title), date(), &settings(title))
+}
+
+/// When the sample article was published.
+fn date() -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp(1_720_549_800, 0).unwrap_or_default()
+}
+
+/// The sample article titled `title`, every field set.
+pub fn article(title: &str) -> Article {
+    let date = date();
+    Article {
         key: "https://example.org/sample".to_string(),
         guid: Some("sample-guid: 1".to_string()),
         raw_hash: String::new(),
@@ -46,19 +58,24 @@ pub fn context(title: &str) -> ArticleContext {
             mime_type: Some("audio/mpeg".to_string()),
             length: Some(1234),
         }],
-full_text: None,
-    };
-    let front_matter = FrontMatter::default();
-    let settings = RenderSettings {
+        full_text: None,
+    }
+}
+
+/// The front matter settings of a configuration that sets none.
+static DEFAULT_FRONT_MATTER: LazyLock<FrontMatter> = LazyLock::new(FrontMatter::default);
+
+/// The settings the sample is rendered with (the feed titled `title`).
+pub fn settings(title: &str) -> RenderSettings<'_> {
+    RenderSettings {
         feed_name: "sample",
         timezone: chrono_tz::Tz::UTC,
-        front_matter: &front_matter,
+        front_matter: &DEFAULT_FRONT_MATTER,
         entry_tags: true,
         auto_thumbnail: true,
         template: super::ArticleTemplate::builtin(),
         feed_title: Some(title),
         feed_url: "https://example.org/feed.xml",
-        first_seen: Some(date),
-    };
-    article_context(&article, date, &settings)
+        first_seen: Some(date()),
+    }
 }

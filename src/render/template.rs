@@ -87,6 +87,12 @@ impl ArticleTemplate {
         &BUILTIN
     }
 
+    /// Whether this is the built-in layout (rendered without the template engine, see
+    /// `layout`).
+    pub fn is_builtin(&self) -> bool {
+        self.source.is_none()
+    }
+
     /// Reads, compiles and checks the template at `path`.
     pub fn load(path: &Path) -> Result<ArticleTemplate, TemplateError> {
         let source = std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
