@@ -20,7 +20,7 @@ use html5ever::tendril::StrTendril;
 use html5ever::{Attribute, LocalName, QualName, ns};
 use markup5ever_rcdom::{Handle, Node, NodeData};
 
-use super::markdown::{append, element};
+use super::markdown::{MAX_PARSE_DEPTH, append, element};
 
 /// Elements written as a start tag alone.
 const VOID: &[&str] = &["br", "img", "hr", "wbr", "source"];
@@ -314,6 +314,10 @@ impl Builder {
         let parent = self.current();
         append(&parent, Rc::clone(&node));
         if !VOID.contains(&name) {
+            if self.open.len() == MAX_PARSE_DEPTH {
+                // Deeper trees are measured and parsed by the caller's other path.
+                return None;
+            }
             self.open.push((node, LocalName::from(name)));
         }
         if matches!(name, "pre" | "listing") {
@@ -613,5 +617,13 @@ mod tests {
         ] {
             assert!(tidy_fragment_tree(html).is_none(), "{html:?}");
         }
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_parse_limit_is_left_to_the_other_path() {
+        let nested =
+            |depth: usize| format!("{}deep{}", "<div>".repeat(depth), "</div>".repeat(depth));
+        taken(&nested(MAX_PARSE_DEPTH));
+        assert!(tidy_fragment_tree(&nested(MAX_PARSE_DEPTH + 1)).is_none());
     }
 }
