@@ -161,9 +161,11 @@ impl Store {
     pub fn feed_state(&self, name: &str, url: &str) -> Result<FeedState, StoreError> {
         let row = self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT url, etag, last_modified, body_hash, error_count, effective_url, gone, not_before
                  FROM feeds WHERE name = ?1",
+            )?
+            .query_row(
                 [name],
                 |row| {
                     Ok((

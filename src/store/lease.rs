@@ -35,11 +35,8 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let current: Option<(Option<String>, Option<String>)> = tx
-            .query_row(
-                "SELECT lease_holder, lease_until FROM feeds WHERE name = ?1",
-                [feed],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT lease_holder, lease_until FROM feeds WHERE name = ?1")?
+            .query_row([feed], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let free = match &current {
             None | Some((None, _)) => true,
@@ -52,11 +49,11 @@ impl Store {
         if free {
             let until = now
                 + chrono::Duration::from_std(ttl).unwrap_or_else(|_| chrono::Duration::minutes(10));
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO feeds (name, url, lease_holder, lease_until) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (name) DO UPDATE SET lease_holder = excluded.lease_holder, lease_until = excluded.lease_until",
-                params![feed, url, holder, timestamp(until)],
-            )?;
+            )?
+            .execute(params![feed, url, holder, timestamp(until)])?;
         }
         tx.commit()?;
         Ok(free)

@@ -33,6 +33,9 @@ pub use entries::StoredEntry;
 pub use feeds::{DocumentRecord, FeedIdentity, FeedState, FeedStatus, FetchRecord, HookStatus};
 pub use lease::{HeldLease, lease_holder_name};
 
+/// Prepared statements kept compiled per connection (every statement of the store fits).
+const STATEMENT_CACHE_CAPACITY: usize = 64;
+
 /// Schema steps; `PRAGMA user_version` counts how many have run.
 const MIGRATIONS: &[&str] = &[
     r"
@@ -354,6 +357,10 @@ impl Store {
         // most passes checkpoint once, when the connection closes.
         conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)
             .map_err(open_err)?;
+        // A feed's pass runs about twenty distinct statements; rusqlite's default cache
+        // of 16 evicted them in turn, so every one was compiled again for every feed
+        // (`sqlite3_prepare_v3` was 7% of a pass adding two entries a feed).
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         let mut store = Store { conn };
         store.migrate(path).map_err(|error| match error {
             StoreError::Sql(source) | StoreError::DamagedPage(source) => damaged_or(path, source),
