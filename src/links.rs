@@ -47,12 +47,14 @@ const TRACKING_PARAMETERS: &[&str] = &[
 ];
 
 fn is_tracking_parameter(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
+    // Compared without a lowercased copy: this runs for every parameter of every link.
     TRACKING_PARAMETERS
         .iter()
         .any(|pattern| match pattern.strip_suffix('*') {
-            Some(prefix) => name.starts_with(prefix),
-            None => name == *pattern,
+            Some(prefix) => name
+                .get(..prefix.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(prefix)),
+            None => name.eq_ignore_ascii_case(pattern),
         })
 }
 
@@ -122,11 +124,14 @@ pub fn strip_tracking(url: &mut Url) {
     });
 }
 
-fn percent_decode(text: &str) -> String {
+fn percent_decode(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['%', '+']) {
+        return std::borrow::Cow::Borrowed(text);
+    }
     url::form_urlencoded::parse(format!("{text}=").as_bytes())
         .next()
-        .map(|(name, _)| name.into_owned())
-        .unwrap_or_else(|| text.to_string())
+        .map(|(name, _)| std::borrow::Cow::Owned(name.into_owned()))
+        .unwrap_or(std::borrow::Cow::Borrowed(text))
 }
 
 /// The form of a link used to recognise one story in two feeds: tracking parameters
@@ -169,6 +174,12 @@ mod tests {
         assert_eq!(
             clean("https://a.example/x?utm_source=rss").as_deref(),
             Some("https://a.example/x")
+        );
+        // Names in any case and percent-encoded; a name that only starts like one stays.
+        assert_eq!(
+            clean("https://a.example/x?UTM_Source=rss&FBCLID=1&%75tm_term=t&utm=kept&gclid2=kept")
+                .as_deref(),
+            Some("https://a.example/x?utm=kept&gclid2=kept")
         );
     }
 
