@@ -467,7 +467,7 @@ fn attribute_value(raw: &str) -> Option<Cow<'_, str>> {
 
 /// `name` in ASCII lowercase, copied only when it is not already (tags and attributes in
 /// entry HTML nearly always are: a copy per tag was a tenth of conversion's allocations).
-fn lowercase(name: &str) -> Cow<'_, str> {
+pub(super) fn lowercase(name: &str) -> Cow<'_, str> {
     if name.bytes().any(|b| b.is_ascii_uppercase()) {
         Cow::Owned(name.to_ascii_lowercase())
     } else {

@@ -266,7 +266,6 @@ fn element_name(node: &Node) -> Option<&str> {
     }
 }
 
-/// Sanitises the children of `node` in place.
 /// Whether a `<pre>` holds one `<code>` and nothing else but white space.
 fn holds_only_code(pre: &Handle) -> bool {
     let children = pre.children.borrow();
@@ -352,12 +351,7 @@ impl Sanitizer<'_> {
                 NodeData::Element { name, .. } => {
                     // HTML names come lowercase from either parser; foreign (SVG) ones
                     // may not.
-                    let tag: std::borrow::Cow<'_, str> =
-                        if name.local.bytes().any(|b| b.is_ascii_uppercase()) {
-                            name.local.as_ref().to_ascii_lowercase().into()
-                        } else {
-                            (&*name.local).into()
-                        };
+                    let tag = super::html_tree::lowercase(&name.local);
                     let tag = tag.as_ref();
                     if DROPPED_ELEMENTS.contains(&tag) || element_is_hidden(&child) {
                         continue;
