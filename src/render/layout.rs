@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{RenderSettings, push_yaml_double_quoted, tags};
+use super::{RenderSettings, push_yaml_double_quoted, tags, thumbnail};
 use crate::article::Article;
 use crate::article::markdown::markdown_link_destination;
 
@@ -41,12 +41,7 @@ pub(super) fn builtin_layout(
     push_list(&mut out, "translations", lang);
     push_list(&mut out, "tags", &tags(article, settings.entry_tags));
     push_string_line(&mut out, "menu", &fm.menu);
-    let thumbnail = article
-        .thumbnail
-        .as_deref()
-        .filter(|_| settings.auto_thumbnail)
-        .unwrap_or(&fm.thumbnail);
-    push_string_line(&mut out, "thumbnail", thumbnail);
+    push_string_line(&mut out, "thumbnail", thumbnail(article, settings));
     push_string_line(&mut out, "lead", &fm.lead);
     push_bool_line(&mut out, "comments", fm.comments);
     push_bool_line(&mut out, "authorbox", fm.authorbox);

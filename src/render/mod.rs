@@ -89,6 +89,16 @@ pub struct ArticleContext {
     front_matter: FrontMatter,
 }
 
+/// The `thumbnail` line's value: the entry's own image with `thumbnail = "auto"`, else the
+/// configured one.
+fn thumbnail<'a>(article: &'a Article, settings: &'a RenderSettings<'_>) -> &'a str {
+    article
+        .thumbnail
+        .as_deref()
+        .filter(|_| settings.auto_thumbnail)
+        .unwrap_or(&settings.front_matter.thumbnail)
+}
+
 /// Words a minute for `reading_minutes` (a common figure for reading on screens).
 const WORDS_PER_MINUTE: usize = 230;
 
@@ -104,12 +114,7 @@ pub fn article_context(
             .to_rfc3339_opts(SecondsFormat::Secs, true)
     };
     let fm = settings.front_matter;
-    let thumbnail = article
-        .thumbnail
-        .as_deref()
-        .filter(|_| settings.auto_thumbnail)
-        .unwrap_or(&fm.thumbnail)
-        .to_string();
+    let thumbnail = thumbnail(article, settings).to_string();
     let body = article.body.trim().to_string();
     let word_count = word_count(&body);
     ArticleContext {
