@@ -52,15 +52,13 @@ fn markdown_facts(markdown: &str) -> (Vec<String>, Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_real_corpus_is_fetched_cleanly() {
-    let manifest = String::from_utf8(shared("corpus/MANIFEST.tsv")).expect("utf-8 manifest");
     let server = MockServer::start().await;
     let mut config = String::from(
         "[output]\ndir = \"site/content/posts\"\n[fetch]\nconcurrency = 8\nper_host = 8\n",
     );
     let mut names = BTreeMap::new();
-    for line in manifest.lines().skip(1) {
-        let file = line.split('\t').next().unwrap_or_default();
-        let bytes = shared(&format!("corpus/{file}"));
+    for (file, bytes) in corpus_files() {
+        let file = file.as_str();
         let mut template = ResponseTemplate::new(200)
             .set_body_raw(bytes, content_type(file.trim_end_matches(".gz")));
         if file.ends_with(".gz") {
@@ -227,6 +225,20 @@ async fn the_real_corpus_is_fetched_cleanly() {
     }
 }
 
+/// Every file the corpus manifest lists, with its bytes.
+fn corpus_files() -> Vec<(String, Vec<u8>)> {
+    let manifest = String::from_utf8(shared("corpus/MANIFEST.tsv")).expect("utf-8 manifest");
+    manifest
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let file = line.split('\t').next().unwrap_or_default().to_string();
+            let bytes = shared(&format!("corpus/{file}"));
+            (file, bytes)
+        })
+        .collect()
+}
+
 /// A corpus file as the parser is given it.
 fn corpus_source<'a>(file: &str, bytes: &'a [u8]) -> tidings::Source<'a> {
     tidings::Source {
@@ -244,11 +256,9 @@ fn corpus_source<'a>(file: &str, bytes: &'a [u8]) -> tidings::Source<'a> {
 #[test]
 fn entries_left_out_as_known_leave_the_others_read_as_before() {
     use tidings::{KnownEntries, parse_document};
-    let manifest = String::from_utf8(shared("corpus/MANIFEST.tsv")).expect("utf-8 manifest");
     let (mut feeds, mut shortened) = (0, 0);
-    for line in manifest.lines().skip(1) {
-        let file = line.split('\t').next().unwrap_or_default();
-        let bytes = shared(&format!("corpus/{file}"));
+    for (file, bytes) in corpus_files() {
+        let file = file.as_str();
         let source = corpus_source(file, &bytes);
         let Ok(whole) = parse_document(&source, None) else {
             continue;
@@ -298,12 +308,10 @@ fn entries_left_out_as_known_leave_the_others_read_as_before() {
 #[test]
 fn the_stack_builder_makes_html5evers_tree_of_every_entry_it_takes() {
     use tidings::{HtmlParser, both_trees, convert_parsed, parse_document};
-    let manifest = String::from_utf8(shared("corpus/MANIFEST.tsv")).expect("utf-8 manifest");
     let base = url::Url::parse("https://corpus.example/post/").expect("base");
     let (mut bodies, mut taken) = (0, 0);
-    for line in manifest.lines().skip(1) {
-        let file = line.split('\t').next().unwrap_or_default();
-        let bytes = shared(&format!("corpus/{file}"));
+    for (file, bytes) in corpus_files() {
+        let file = file.as_str();
         let source = corpus_source(file, &bytes);
         let Ok(document) = parse_document(&source, None) else {
             continue;
@@ -340,7 +348,6 @@ fn the_built_in_layout_renders_every_entry_as_the_template_does() {
         ArticleTemplate, FeedContext, RenderSettings, article_context, identify_entries, normalise,
         parse_document, render_article,
     };
-    let manifest = String::from_utf8(shared("corpus/MANIFEST.tsv")).expect("utf-8 manifest");
     let dir = std::path::Path::new("/nowhere");
     let config = tidings::config::parse(
         "[[feeds]]\nname = \"corpus\"\nurl = \"https://corpus.example/feed\"\n",
@@ -373,9 +380,8 @@ fn the_built_in_layout_renders_every_entry_as_the_template_does() {
         .expect("time")
         .with_timezone(&chrono::Utc);
     let mut rendered = 0;
-    for line in manifest.lines().skip(1) {
-        let file = line.split('\t').next().unwrap_or_default();
-        let bytes = shared(&format!("corpus/{file}"));
+    for (file, bytes) in corpus_files() {
+        let file = file.as_str();
         let Ok(parsed) = parse_document(&corpus_source(file, &bytes), None) else {
             continue;
         };
