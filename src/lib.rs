@@ -72,5 +72,5 @@ pub use runtime::{build_runtime, limit_allocator_arenas};
 pub use schedule::{Schedule, ScheduleError, Timing};
 pub use store::{
     Admission, ClaimOptions, ClaimReport, FeedIdentity, FeedState, FeedStatus, FetchRecord,
-    HookStatus, Store, StoreError, StoredEntry, lease_holder_name,
+    HeldLease, HookStatus, Store, StoreError, StoredEntry, lease_holder_name,
 };

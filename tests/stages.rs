@@ -294,7 +294,7 @@ fn the_claim_takes_new_entries_once_rewrites_edits_and_skips_repeats() {
     // A date after the entry was first seen becomes the first-seen time.
     assert_eq!(pending[1].date, now);
     store
-        .mark_written(&pending.iter().map(|e| e.id).collect::<Vec<_>>(), now, None)
+        .mark_written(&pending.iter().map(|e| e.id).collect::<Vec<_>>(), now, &[])
         .expect("mark written");
     assert!(store.pending(None).expect("pending").is_empty());
 
@@ -337,7 +337,7 @@ fn a_story_another_feed_wrote_is_a_duplicate_and_prune_forgets_old_entries() {
         .iter()
         .map(|e| e.id)
         .collect();
-    store.mark_written(&ids, then, None).expect("written");
+    store.mark_written(&ids, then, &[]).expect("written");
     assert_eq!(store.prune(time("2023-12-31T00:00:00Z")).expect("prune"), 0);
     assert_eq!(store.prune(time("2024-06-01T00:00:00Z")).expect("prune"), 2);
     assert!(store.written(None).expect("written").is_empty());
@@ -506,4 +506,111 @@ fn an_entry_stored_under_its_old_title_and_date_key_is_still_known() {
     );
     assert_eq!(other[0].legacy_key, current[0].legacy_key);
     assert_eq!(claim(&mut store, dir.path(), "blog", &other, now).new, 1);
+}
+
+#[test]
+fn feeds_ending_together_are_all_marked_written_and_give_their_leases_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let feeds: String = (0..12)
+        .map(|n| {
+            format!("[[feeds]]\nname = \"f{n}\"\nurl = \"https://f{n}.example.com/feed.xml\"\n")
+        })
+        .collect();
+    let config =
+        config::parse(&feeds, &dir.path().join("tidings.toml"), dir.path()).expect("valid config");
+    let output = config.output.dir.clone();
+    let configs = config.feeds.clone();
+    let pipeline = Pipeline::open(config).expect("pipeline");
+    let holder = lease_holder_name();
+    let now = Utc::now();
+    let ttl = Duration::from_secs(600);
+    for feed in &configs {
+        let items: String = (0..3)
+            .map(|i| format!("<item><guid>{i}</guid><title>{} story {i}</title><description>Text {i}.</description></item>", feed.name))
+            .collect();
+        let document = Document {
+            body: rss(&items).into_bytes(),
+            charset: None,
+            content_type: Some("application/rss+xml".into()),
+            validators: Validators::default(),
+            final_url: feed.url.clone(),
+        };
+        let fetched = FetchRecord::Fetched {
+            validators: Validators::default(),
+            body_hash: format!("digest-{}", feed.name),
+            moved_to: None,
+            not_before: None,
+            document: None,
+        };
+        assert!(
+            pipeline
+                .store()
+                .try_lease(&feed.name, feed.url.as_str(), &holder, now, ttl)
+                .expect("lease")
+        );
+        pipeline
+            .process_document(feed, &document, false, fetched)
+            .expect("claimed");
+    }
+    // Every feed writes its batch at the same moment: the batches share flushes and
+    // transactions, and every one of them must end marked, its lease given back.
+    let written: Vec<usize> = std::thread::scope(|scope| {
+        let handles: Vec<_> = configs
+            .iter()
+            .map(|feed| {
+                let (pipeline, holder) = (&pipeline, &holder);
+                scope.spawn(move || {
+                    let lease = tidings::HeldLease {
+                        feed: &feed.name,
+                        holder,
+                    };
+                    pipeline
+                        .write_pending(Some(&feed.name), Some(lease))
+                        .expect("written")
+                        .len()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("writer thread"))
+            .collect()
+    });
+    assert_eq!(written, vec![3; 12]);
+    assert!(pipeline.store().pending(None).expect("pending").is_empty());
+    for feed in &configs {
+        assert!(
+            pipeline
+                .store()
+                .try_lease(
+                    &feed.name,
+                    feed.url.as_str(),
+                    "someone-else@elsewhere",
+                    now,
+                    ttl
+                )
+                .expect("lease"),
+            "{}'s lease was given back",
+            feed.name
+        );
+    }
+    let mut files = 0;
+    let mut folders = vec![output.clone()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("folder").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                assert_eq!(
+                    path.extension().and_then(|e| e.to_str()),
+                    Some("md"),
+                    "{}",
+                    path.display()
+                );
+                files += 1;
+            }
+        }
+    }
+    assert_eq!(files, 36, "one file per entry, no temporary file left");
 }

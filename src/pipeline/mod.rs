@@ -9,8 +9,10 @@
 //!   files to [`write`]; what happened is recorded in the feed's row.
 //! - [`process`]: a fetched document to claimed articles (blocking: parsing, HTML
 //!   conversion, one SQLite transaction). Unchanged entries stop at their identity.
-//! - [`write`]: claimed articles to files (render, atomic write, one `syncfs`, mark
-//!   written), also for `tidings render`.
+//! - [`write`]: claimed articles to files (render, atomic write), also for `tidings
+//!   render`.
+//! - [`marks`]: written files flushed and marked written, with the leases given back, in
+//!   one `syncfs` and one transaction for all the feeds that finish together.
 //! - [`full_text`]: the pages of new entries fetched and their articles extracted
 //!   (`full_text = true`), before images and files.
 //! - [`images`]: the images of new articles downloaded and kept (`output.images = "local"`),
@@ -25,6 +27,7 @@
 pub mod full_text;
 pub mod images;
 pub mod known;
+pub mod marks;
 pub mod pass;
 pub mod probe;
 pub mod process;
@@ -148,6 +151,8 @@ pub struct Pipeline {
     page_clock: full_text::PageClock,
     /// The flush of written files to disk, shared by the feeds of a run.
     flush: crate::output::SharedFlush,
+    /// The written marks of feeds ending together, recorded together.
+    marks: marks::WrittenMarks,
     /// Where each feed's name is in `config.feeds`: writing looks a feed up per article,
     /// which a scan of 10,000 feeds made the slowest step of a big run.
     feed_positions: HashMap<String, usize>,
@@ -173,6 +178,7 @@ impl Pipeline {
             holder: lease_holder_name(),
             page_clock: full_text::PageClock::default(),
             flush: crate::output::SharedFlush::default(),
+            marks: marks::WrittenMarks::default(),
             feed_positions,
         }))
     }

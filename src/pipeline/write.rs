@@ -158,15 +158,9 @@ impl Pipeline {
                 }
             }
         }
-        if !written.is_empty() {
-            // One flush for the batch (shared with the batches of other feeds that end
-            // meanwhile); only then are the entries recorded as written.
-            self.flush.flush(&self.config.output.dir).inspect_err(|error| {
-                tracing::warn!(error = %crate::error::ErrorChain(error), "articles left pending: could not flush them to disk");
-            })?;
-        }
-        self.store()
-            .mark_written(&written, Utc::now(), lease.as_ref())?;
+        // The batch is flushed, then marked written (shared with the batches of other
+        // feeds that end meanwhile).
+        self.flush_and_mark(&written, lease)?;
         let left = pending.len() - written.len();
         match (first_error, render_error) {
             (Some(source), _) => Err(PipelineError::LeftPending { left, source }),

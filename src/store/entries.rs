@@ -133,13 +133,13 @@ impl Store {
         Ok(entries)
     }
 
-    /// Marks entries written, in one transaction; with `release`, the lease of the feed
-    /// they belong to is given back in it.
+    /// Marks entries written, in one transaction; the leases in `release` (of the feeds
+    /// they belong to) are given back in it.
     pub fn mark_written(
         &mut self,
         ids: &[i64],
         now: DateTime<Utc>,
-        release: Option<&super::HeldLease<'_>>,
+        release: &[super::HeldLease<'_>],
     ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         {
@@ -151,7 +151,7 @@ impl Store {
                 statement.execute(params![id, now])?;
             }
         }
-        if let Some(lease) = release {
+        for lease in release {
             super::lease::release(&tx, lease.feed, lease.holder)?;
         }
         tx.commit()?;

@@ -14,6 +14,7 @@ use crate::runtime::{process_is_alive, this_host};
 /// A lease this process holds, to give back with the last write of the feed's pass.
 #[derive(Debug, Clone, Copy)]
 pub struct HeldLease<'a> {
+    /// The feed it is for.
     pub feed: &'a str,
     /// This process (`pid@host`).
     pub holder: &'a str,
