@@ -347,8 +347,6 @@ impl Store {
         // Another process (the daemon and a hand-run fetch) may hold the write lock for a
         // moment; wait for it rather than fail. Set before any statement runs.
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
-        // Switching to WAL takes an exclusive lock without calling the busy handler, so
-        // processes starting together on a new database retry it themselves.
         // Only a new database takes the page size (before its first table and before
         // WAL); one made by an earlier version keeps its own. An article (2-3 KB of JSON)
         // took a 4 KB page of its own, written once to the log and once more to the file
@@ -357,6 +355,8 @@ impl Store {
         // the size.
         conn.pragma_update(None, "page_size", PAGE_SIZE)
             .map_err(open_err)?;
+        // Switching to WAL takes an exclusive lock without calling the busy handler, so
+        // processes starting together on a new database retry it themselves.
         retry_while_busy(|| conn.pragma_update(None, "journal_mode", "WAL")).map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
