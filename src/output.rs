@@ -490,7 +490,9 @@ pub fn sync_filesystem(dir: &Path) -> Result<(), WriteError> {
 /// Flushes for many writers at once: a `syncfs` flushes the whole file system, so one
 /// that *started* after a writer's files were written covers them. Writers that finish
 /// their batches while a flush runs wait for it to end and share the next one, instead
-/// of each running its own (200 feeds fetched together: a handful of flushes, not 200).
+/// of each running its own. Used where files are flushed without written marks
+/// (`tidings render`) and by a feed whose group of marks failed; a fetch's feeds share
+/// their flushes and marks through `pipeline::marks`.
 #[derive(Debug, Default)]
 pub struct SharedFlush {
     /// How many flushes have started; a flush's number is this count when it starts.
