@@ -53,7 +53,7 @@ pub use fetch::{
     ClientError, Document, FetchError, FetchStatus, Fetcher, Request as FetchRequest, Validators,
 };
 pub use hooks::{HookError, run_once as run_hooks_once, signature as webhook_signature};
-pub use links::{clean_url, masked};
+pub use links::{CleanedUrl, clean_url, clean_url_text, masked};
 pub use metrics::Metrics;
 pub use output::{
     ArticlePaths, PathTemplate, TemplateError, WriteError, replace_file, slugify, sync_filesystem,

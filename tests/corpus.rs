@@ -339,6 +339,52 @@ fn the_stack_builder_makes_html5evers_tree_of_every_entry_it_takes() {
     assert!(taken * 2 > bodies, "{taken} of {bodies}");
 }
 
+/// Every link and image address in the corpus's entries: the quick check of links
+/// already written as the URL parser writes them gives what the parser gives, and takes
+/// most of them.
+#[test]
+fn links_taken_as_text_agree_with_the_url_parser_on_every_corpus_link() {
+    use tidings::{CleanedUrl, clean_url, clean_url_text, parse_document};
+    let base = url::Url::parse("https://corpus.example/post/").expect("base");
+    let attribute =
+        regex::Regex::new(r#"(?i)\b(?:href|src|data-src)\s*=\s*(?:"([^"]*)"|'([^']*)')"#)
+            .expect("pattern");
+    let (mut links, mut as_text) = (0, 0);
+    for (file, bytes) in corpus_files() {
+        let Ok(document) = parse_document(&corpus_source(&file, &bytes), None) else {
+            continue;
+        };
+        for entry in &document.feed.entries {
+            let content = entry.content.as_ref().and_then(|c| c.body.clone());
+            let summary = entry.summary.as_ref().map(|s| s.content.clone());
+            for html in content.into_iter().chain(summary) {
+                for found in attribute.captures_iter(&html) {
+                    let Some(value) = found.get(1).or_else(|| found.get(2)) else {
+                        continue;
+                    };
+                    let raw = html_escape::decode_html_entities(value.as_str());
+                    links += 1;
+                    let quick = clean_url_text(&raw, Some(&base));
+                    let parsed = clean_url(&raw, Some(&base));
+                    as_text += usize::from(matches!(quick, Some(CleanedUrl::Text { .. })));
+                    assert_eq!(
+                        quick.as_ref().map(|u| (u.as_str(), u.host(), u.path())),
+                        parsed.as_ref().map(|u| (
+                            u.as_str(),
+                            u.host_str().unwrap_or_default(),
+                            u.path()
+                        )),
+                        "{file}: {raw}"
+                    );
+                }
+            }
+        }
+    }
+    eprintln!("{as_text} of {links} corpus links were taken as text");
+    assert!(links > 5_000, "{links}");
+    assert!(as_text * 2 > links, "{as_text} of {links}");
+}
+
 /// The built-in layout, written without the template engine, is byte for byte what the
 /// shipped template renders, for every entry of every real feed.
 #[test]

@@ -18,19 +18,46 @@ use url::Url;
 use super::tidy::tidy_markdown;
 use super::visibility::is_hidden;
 use crate::html::{Token, tokens};
-use crate::links::clean_url;
+use crate::links::{CleanedUrl, clean_url, clean_url_text};
 
 /// Elements removed with everything inside them: active content, forms, and page chrome
-/// that carries no article text.
-const DROPPED_ELEMENTS: &[&str] = &[
-    "script", "style", "noscript", "template", "object", "embed", "applet", "form", "input",
-    "button", "select", "textarea", "option", "link", "meta", "base", "head", "title", "svg",
-    "canvas", "param", "dialog", "frameset", "frame",
-];
+/// that carries no article text. A `match` rather than a list searched in turn: this is
+/// asked of every element of every article.
+fn is_dropped_element(tag: &str) -> bool {
+    matches!(
+        tag,
+        "script"
+            | "style"
+            | "noscript"
+            | "template"
+            | "object"
+            | "embed"
+            | "applet"
+            | "form"
+            | "input"
+            | "button"
+            | "select"
+            | "textarea"
+            | "option"
+            | "link"
+            | "meta"
+            | "base"
+            | "head"
+            | "title"
+            | "svg"
+            | "canvas"
+            | "param"
+            | "dialog"
+            | "frameset"
+            | "frame"
+    )
+}
 
 /// Elements that embed another page or a media file: each becomes a plain link to what it
 /// embeds, so the reader can still follow it.
-const EMBED_ELEMENTS: &[&str] = &["iframe", "video", "audio"];
+fn is_embed_element(tag: &str) -> bool {
+    matches!(tag, "iframe" | "video" | "audio")
+}
 
 /// Attributes that hold the real image URL on lazy-loading pages, in order of preference.
 const LAZY_SRC_ATTRIBUTES: &[&str] = &[
@@ -353,14 +380,14 @@ impl Sanitizer<'_> {
                     // may not.
                     let tag = super::html_tree::lowercase(&name.local);
                     let tag = tag.as_ref();
-                    if DROPPED_ELEMENTS.contains(&tag) || element_is_hidden(&child) {
+                    if is_dropped_element(tag) || element_is_hidden(&child) {
                         continue;
                     }
                     if tag == "math" {
                         kept.push(self.math(&child));
                         continue;
                     }
-                    if EMBED_ELEMENTS.contains(&tag) {
+                    if is_embed_element(tag) {
                         kept.extend(embed_link(&child, self.base));
                         continue;
                     }
@@ -470,14 +497,16 @@ fn sanitize_element(node: &Handle, tag: &str, base: Option<&Url>) -> bool {
     let mut attrs = attrs.borrow_mut();
     match tag {
         "a" => {
-            let href = attr(&attrs, "href").and_then(|h| clean_url(&h, base));
-            if href.as_ref().is_some_and(is_share_or_stats) {
-                return false;
-            }
+            let href = attr_value(&attrs, "href")
+                .and_then(|h| clean_url_text(h, base))
+                .map(|href| (!is_share_or_stats(&href)).then(|| new_attr("href", href.as_str())));
+            let href = match href {
+                Some(None) => return false,
+                Some(Some(href)) => Some(href),
+                None => None,
+            };
             attrs.retain(|a| matches!(&*a.name.local, "title"));
-            if let Some(href) = href {
-                attrs.push(new_attr("href", href.as_str()));
-            }
+            attrs.extend(href);
             true
         }
         "img" => {
@@ -487,8 +516,9 @@ fn sanitize_element(node: &Handle, tag: &str, base: Option<&Url>) -> bool {
             if is_tracking_pixel(&attrs) || is_share_or_stats(&src) {
                 return false;
             }
+            let src = new_attr("src", src.as_str());
             attrs.retain(|a| matches!(&*a.name.local, "alt" | "title"));
-            attrs.push(new_attr("src", src.as_str()));
+            attrs.push(src);
             true
         }
         // The language class on code (`language-rust`) lets htmd keep the fence language.
@@ -506,10 +536,15 @@ fn sanitize_element(node: &Handle, tag: &str, base: Option<&Url>) -> bool {
 }
 
 fn attr(attrs: &[Attribute], name: &str) -> Option<String> {
+    attr_value(attrs, name).map(str::to_string)
+}
+
+/// The value of attribute `name`, unless it is blank.
+fn attr_value<'a>(attrs: &'a [Attribute], name: &str) -> Option<&'a str> {
     attrs
         .iter()
         .find(|a| a.name.local.as_ref().eq_ignore_ascii_case(name))
-        .map(|a| a.value.to_string())
+        .map(|a| a.value.as_ref())
         .filter(|v| !v.trim().is_empty())
 }
 
@@ -522,17 +557,18 @@ fn new_attr(name: &str, value: &str) -> Attribute {
 
 /// The real URL of an image: a lazy-loading attribute when `src` is missing or a
 /// placeholder, else `src`, else the widest `srcset` candidate.
-fn image_source(attrs: &[Attribute], base: Option<&Url>) -> Option<Url> {
-    let src = attr(attrs, "src").filter(|s| !s.trim_start().starts_with("data:"));
-    let lazy = LAZY_SRC_ATTRIBUTES
+fn image_source<'a>(attrs: &'a [Attribute], base: Option<&Url>) -> Option<CleanedUrl<'a>> {
+    let lazy_or_src = LAZY_SRC_ATTRIBUTES
         .iter()
-        .find_map(|name| attr(attrs, name));
-    let srcset = attr(attrs, "srcset")
-        .or_else(|| attr(attrs, "data-srcset"))
-        .and_then(|s| widest_srcset_candidate(&s));
-    lazy.or(src)
-        .or(srcset)
-        .and_then(|candidate| clean_url(&candidate, base))
+        .find_map(|name| attr_value(attrs, name))
+        .or_else(|| attr_value(attrs, "src").filter(|s| !s.trim_start().starts_with("data:")));
+    if let Some(candidate) = lazy_or_src {
+        return clean_url_text(candidate, base);
+    }
+    // The widest candidate is only looked for when there is nothing simpler to take.
+    let srcset = attr_value(attrs, "srcset").or_else(|| attr_value(attrs, "data-srcset"))?;
+    let widest = widest_srcset_candidate(srcset)?;
+    clean_url(&widest, base).map(CleanedUrl::Parsed)
 }
 
 /// Picks the candidate with the largest width (`800w`) or density (`2x`) descriptor.
@@ -557,7 +593,7 @@ fn widest_srcset_candidate(srcset: &str) -> Option<String> {
 
 /// Share buttons, "feed flare" and statistics beacons that feed services add to every
 /// entry: they are not part of the article.
-fn is_share_or_stats(url: &Url) -> bool {
+fn is_share_or_stats(url: &CleanedUrl<'_>) -> bool {
     const HOST_PATHS: &[(&str, &str)] = &[
         ("feeds.feedburner.com", "/~ff/"),
         ("feeds.feedburner.com", "/~r/"),
@@ -576,7 +612,7 @@ fn is_share_or_stats(url: &Url) -> bool {
         ("assets.feedblitz.com", "/"),
         ("www.assoc-amazon.com", "/"),
     ];
-    let host = url.host_str().unwrap_or_default();
+    let host = url.host();
     HOST_PATHS
         .iter()
         .any(|(h, prefix)| host.eq_ignore_ascii_case(h) && url.path().starts_with(prefix))
