@@ -391,6 +391,8 @@ fn the_stack_builder_takes_html_only_as_html5ever_reads_it() {
         "the stack builder took {} of {cases} fragments",
         taken.get()
     );
-    // Else the comparison above compared nothing.
-    assert!(taken.get() * 10 > cases, "{} of {cases}", taken.get());
+    // Else the comparison above compared nothing. About 11% are taken (330-390 of 3,200
+    // in repeated runs): a floor of 10% failed one run in forty by chance; 5% is a dozen
+    // standard deviations below.
+    assert!(taken.get() * 20 > cases, "{} of {cases}", taken.get());
 }
