@@ -134,16 +134,12 @@ pub fn clean_url_text<'a>(raw: &'a str, base: Option<&Url>) -> Option<CleanedUrl
     };
     let text = match parts.query.clone() {
         Some(query) if has_tracking_parameter(&raw[query.clone()]) => {
-            // As `strip_tracking` does it: the other pairs exactly as written, in order.
-            let kept: Vec<&str> = raw[query.clone()]
-                .split('&')
-                .filter(|pair| !pair.is_empty() && !is_tracking_pair(pair))
-                .collect();
+            let kept = without_tracking(&raw[query.clone()]);
             let mut text = String::with_capacity(raw.len());
             text.push_str(&raw[..query.start - 1]);
             if !kept.is_empty() {
                 text.push('?');
-                text.push_str(&kept.join("&"));
+                text.push_str(&kept);
             }
             text.push_str(&raw[query.end..]);
             std::borrow::Cow::Owned(text)
@@ -253,6 +249,16 @@ fn plain_characters(text: &str, extra: &[u8]) -> bool {
     })
 }
 
+/// The query's pairs that are not tracking parameters, each exactly as written (not
+/// re-encoded), in order, empty pairs dropped.
+fn without_tracking(query: &str) -> String {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty() && !is_tracking_pair(pair))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 fn is_tracking_pair(pair: &str) -> bool {
     let name = pair.split('=').next().unwrap_or(pair);
     is_tracking_parameter(&percent_decode(name))
@@ -282,22 +288,10 @@ pub fn strip_tracking(url: &mut Url) {
     let Some(query) = url.query() else {
         return;
     };
-    if !url
-        .query_pairs()
-        .any(|(name, _)| is_tracking_parameter(&name))
-    {
+    if !has_tracking_parameter(query) {
         return;
     }
-    // Keep each kept pair exactly as written rather than re-encoding it.
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|pair| {
-            let name = pair.split('=').next().unwrap_or(pair);
-            let decoded = percent_decode(name);
-            !pair.is_empty() && !is_tracking_parameter(&decoded)
-        })
-        .collect();
-    let new_query = kept.join("&");
+    let new_query = without_tracking(query);
     url.set_query(if new_query.is_empty() {
         None
     } else {

@@ -497,14 +497,11 @@ fn sanitize_element(node: &Handle, tag: &str, base: Option<&Url>) -> bool {
     let mut attrs = attrs.borrow_mut();
     match tag {
         "a" => {
-            let href = attr_value(&attrs, "href")
-                .and_then(|h| clean_url_text(h, base))
-                .map(|href| (!is_share_or_stats(&href)).then(|| new_attr("href", href.as_str())));
-            let href = match href {
-                Some(None) => return false,
-                Some(Some(href)) => Some(href),
-                None => None,
-            };
+            let href = attr_value(&attrs, "href").and_then(|h| clean_url_text(h, base));
+            if href.as_ref().is_some_and(is_share_or_stats) {
+                return false;
+            }
+            let href = href.map(|href| new_attr("href", href.as_str()));
             attrs.retain(|a| matches!(&*a.name.local, "title"));
             attrs.extend(href);
             true
