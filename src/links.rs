@@ -191,8 +191,7 @@ fn written_as_parsed(raw: &str) -> Option<UrlParts> {
             .rsplit('.')
             .next()
             .is_none_or(|last| last.starts_with(|c: char| c.is_ascii_digit()))
-        || host.starts_with("google.")
-        || host.contains(".google.")
+        || is_google_host(host)
     {
         return None;
     }
@@ -268,12 +267,16 @@ fn has_tracking_parameter(query: &str) -> bool {
     query.split('&').any(is_tracking_pair)
 }
 
+/// Google's hosts (`google.com`, `www.google.de`, …), whose `/url` path is a redirect.
+fn is_google_host(host: &str) -> bool {
+    let host = host.trim_start_matches("www.");
+    host == "google.com" || host.starts_with("google.")
+}
+
 /// Where a click-tracking redirect (Google's `/url?url=…` of Alerts and search results)
 /// leads: the address the reader means, not the counter in front of it.
 fn redirect_target(url: &Url) -> Option<Url> {
-    let host = url.host_str()?.trim_start_matches("www.");
-    let is_google = host == "google.com" || host.starts_with("google.");
-    if !(is_google && url.path() == "/url") {
+    if !(is_google_host(url.host_str()?) && url.path() == "/url") {
         return None;
     }
     url.query_pairs()
