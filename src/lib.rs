@@ -35,7 +35,7 @@ mod store;
 
 pub use article::extract::{ExtractError, check_selector};
 pub use article::markdown::{
-    Parser as HtmlParser, both_trees, convert_html, convert_parsed, html_to_markdown,
+    Parser as HtmlParser, both_trees, both_writers, convert_html, convert_parsed, html_to_markdown,
 };
 pub use article::text::{clean_title, html_to_plain_text, summarize};
 pub use article::{

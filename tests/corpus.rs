@@ -339,6 +339,35 @@ fn the_stack_builder_makes_html5evers_tree_of_every_entry_it_takes() {
     assert!(taken * 2 > bodies, "{taken} of {bodies}");
 }
 
+/// tidings' markdown writer writes what htmd writes for every entry body it takes, and
+/// takes most of them.
+#[test]
+fn the_markdown_writer_writes_htmds_markdown_of_every_entry_it_takes() {
+    use tidings::{both_writers, parse_document};
+    let base = url::Url::parse("https://corpus.example/post/").expect("base");
+    let (mut bodies, mut taken) = (0, 0);
+    for (file, bytes) in corpus_files() {
+        let Ok(document) = parse_document(&corpus_source(&file, &bytes), None) else {
+            continue;
+        };
+        for entry in &document.feed.entries {
+            let content = entry.content.as_ref().and_then(|c| c.body.clone());
+            let summary = entry.summary.as_ref().map(|s| s.content.clone());
+            for html in content.into_iter().chain(summary) {
+                bodies += 1;
+                if let Some((htmd, own)) = both_writers(&html, Some(&base)) {
+                    taken += 1;
+                    assert_eq!(own, htmd, "{file}: {html}");
+                }
+            }
+        }
+    }
+    eprintln!("the markdown writer took {taken} of {bodies} entry bodies");
+    assert!(bodies > 2_000, "{bodies}");
+    // The speed of conversion rests on most bodies being taken.
+    assert!(taken * 2 > bodies, "{taken} of {bodies}");
+}
+
 /// Every link and image address in the corpus's entries: the quick check of links
 /// already written as the URL parser writes them gives what the parser gives, and takes
 /// most of them.

@@ -396,3 +396,88 @@ fn the_stack_builder_takes_html_only_as_html5ever_reads_it() {
     // standard deviations below.
     assert!(taken.get() * 20 > cases, "{} of {cases}", taken.get());
 }
+
+/// Text and markup that markdown reads specially: the writers must escape, space and
+/// number them alike.
+const MARKDOWN_PIECES: &[&str] = &[
+    "1. one",
+    "12.5 pounds",
+    "- dash",
+    "+ plus",
+    "# hash",
+    "#tag",
+    "= equals",
+    "~ tilde",
+    "> quote",
+    "*star*",
+    "_under_",
+    "`tick`",
+    "[bracket]",
+    "back\\slash",
+    "  two  spaces  ",
+    " lead",
+    "trail ",
+    "<b>x</b><strong>y</strong>",
+    "<em>a</em><i>b</i>",
+    "<b class=k>z</b><b class=k>w</b>",
+    "<ol start=9>",
+    "<ol start=x>",
+    "<li> item </li>",
+    "<a href='x (y)' title='say \"hi\"'>",
+    "<a href='with space'>",
+    "<a title=t>",
+    "<img src='p (1).png' title='line\nline'>",
+    "<img alt=x>",
+    "<span class=\"math math-inline\">x</span>",
+    "<h1> h </h1>",
+    "<h6>",
+    "</h6>",
+    "<section>",
+    "</section>",
+    "<unknown>",
+    "</unknown>",
+    "<small>",
+    "</small>",
+    "\u{2003}",
+    "<!x>",
+    "a <b",
+    "</ x",
+];
+
+/// tidings' markdown writer, when it takes `html`, writes what htmd writes.
+#[test]
+fn the_markdown_writer_writes_what_htmd_writes() {
+    use proptest::test_runner::{Config, TestRunner};
+    let pieces = prop::collection::vec(
+        prop_oneof![
+            10 => prop::sample::select(TIDY_PIECES),
+            10 => prop::sample::select(MARKDOWN_PIECES),
+            1 => prop::sample::select(UNTIDY_PIECES),
+        ],
+        0..24,
+    );
+    let cases = cases() * 50;
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let base = url::Url::parse("https://fuzz.example/post/").expect("base");
+    let taken = std::cell::Cell::new(0u32);
+    runner
+        .run(&pieces, |pieces| {
+            let html = pieces.concat();
+            if let Some((htmd, own)) = tidings::both_writers(&html, Some(&base)) {
+                taken.set(taken.get() + 1);
+                assert_eq!(own, htmd, "{html:?}");
+            }
+            Ok(())
+        })
+        .expect("the writers agree");
+    eprintln!(
+        "the markdown writer took {} of {cases} fragments",
+        taken.get()
+    );
+    // Else the comparison above compared nothing.
+    assert!(taken.get() * 4 > cases, "{} of {cases}", taken.get());
+}

@@ -187,11 +187,52 @@ fn convert_tree(tree: &Handle, base: Option<&Url>) -> Converted {
         math: Vec::new(),
     };
     sanitizer.clean_children(tree, 0);
-    let markdown = tidy_markdown(&CONVERTER.with(|converter| converter.tree_to_markdown(tree)));
+    let markdown = tidy_markdown(&tree_markdown(tree, Writer::Fastest));
     Converted {
         markdown: with_math(&markdown, &sanitizer.math),
         first_image: sanitizer.first_image,
     }
+}
+
+/// Which writer turns the sanitised tree into markdown.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writer {
+    /// tidings' own writer for the elements it knows, htmd for the rest.
+    Fastest,
+    /// htmd for everything (the tests compare the two).
+    Htmd,
+}
+
+/// The sanitised tree as markdown, by the writer chosen.
+fn tree_markdown(tree: &Handle, writer: Writer) -> String {
+    let own = match writer {
+        Writer::Fastest => super::markdown_writer::tree_to_markdown(tree),
+        Writer::Htmd => None,
+    };
+    own.unwrap_or_else(|| CONVERTER.with(|converter| converter.tree_to_markdown(tree)))
+}
+
+/// The markdown both writers make of `html` (parsed and sanitised once for each), before
+/// tidying; `None` when tidings' writer leaves it to htmd.
+#[doc(hidden)]
+pub fn both_writers(html: &str, base: Option<&Url>) -> Option<(String, String)> {
+    let sanitised = || {
+        let tree = super::html_tree::tidy_fragment_tree(html).or_else(|| {
+            CONVERTER
+                .with(|converter| converter.html_to_tree(html))
+                .ok()
+        })?;
+        let mut sanitizer = Sanitizer {
+            base,
+            first_image: None,
+            math: Vec::new(),
+        };
+        sanitizer.clean_children(&tree, 0);
+        Some(tree)
+    };
+    let own = super::markdown_writer::tree_to_markdown(&sanitised()?)?;
+    Some((tree_markdown(&sanitised()?, Writer::Htmd), own))
 }
 
 /// The markdown with each math placeholder replaced by its formula.

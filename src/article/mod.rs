@@ -17,6 +17,7 @@ pub mod extract;
 mod html_tree;
 pub mod identity;
 pub mod markdown;
+mod markdown_writer;
 pub mod media;
 pub mod normalise;
 pub mod text;
