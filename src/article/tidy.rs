@@ -110,9 +110,8 @@ fn is_fence_close(line: &str, marker: &str) -> bool {
 
 /// A line of text: inline code spans get the code rules, the rest the text rules.
 fn in_text(line: &str) -> Cow<'_, str> {
-    if !line
-        .bytes()
-        .any(|b| matches!(b, b'`' | b'{' | b'<' | b'\\'))
+    let bytes = line.as_bytes();
+    if memchr::memchr3(b'`', b'{', b'<', bytes).is_none() && memchr::memchr(b'\\', bytes).is_none()
     {
         return Cow::Borrowed(line);
     }
