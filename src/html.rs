@@ -224,14 +224,14 @@ impl<'a> Iterator for Tokens<'a> {
         // memchr's SIMD substring search: a feed's CDATA sections are most of its text,
         // and `str::find` of a three-byte needle was 2% of a pass over known entries.
         if let Some(body) = here.strip_prefix("<!--") {
-            let close = memchr::memmem::find(body.as_bytes(), b"-->");
+            let close = crate::feed::scan::find(body, "-->");
             let end = close.map_or(here.len(), |e| 4 + e + 3);
             let inside = &body[..close.unwrap_or(body.len())];
             self.advance(end);
             return Some(Token::Comment(inside));
         }
         if let Some(body) = here.strip_prefix("<![CDATA[") {
-            let close = memchr::memmem::find(body.as_bytes(), b"]]>").unwrap_or(body.len());
+            let close = crate::feed::scan::find(body, "]]>").unwrap_or(body.len());
             let end = (9 + close + 3).min(here.len());
             self.advance(end);
             return Some(Token::CData(&body[..close]));

@@ -300,7 +300,7 @@ impl Builder {
                 if body.starts_with('>') || body.starts_with("->") {
                     return None;
                 }
-                let close = memchr::memmem::find(body.as_bytes(), b"-->")?;
+                let close = crate::feed::scan::find(body, "-->")?;
                 let contents = &body[..close];
                 if contents.contains("--!") {
                     return None;
