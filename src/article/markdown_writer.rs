@@ -19,6 +19,40 @@ use std::borrow::Cow;
 use html5ever::Attribute;
 use markup5ever_rcdom::{Handle, Node, NodeData};
 
+thread_local! {
+    /// Strings given back after their content was copied into their parent's: each
+    /// element's markdown is built in a string of its own (as htmd builds it), and taking
+    /// them from here spares a malloc and the reallocations of its growth (57 a body).
+    static BUFFERS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Strings kept for reuse per thread, and the largest kept.
+const KEPT_BUFFERS: usize = 32;
+const KEPT_CAPACITY: usize = 64 * 1024;
+
+/// An empty string with room for `capacity` bytes, reused when one was given back.
+fn buffer(capacity: usize) -> String {
+    let mut buffer = BUFFERS
+        .with(|buffers| buffers.borrow_mut().pop())
+        .unwrap_or_default();
+    buffer.reserve(capacity);
+    buffer
+}
+
+/// Gives `used` back for reuse.
+fn recycle(mut used: String) {
+    if used.capacity() == 0 || used.capacity() > KEPT_CAPACITY {
+        return;
+    }
+    used.clear();
+    BUFFERS.with(|buffers| {
+        let mut buffers = buffers.borrow_mut();
+        if buffers.len() < KEPT_BUFFERS {
+            buffers.push(used);
+        }
+    });
+}
+
 /// The writer met an element it leaves to htmd.
 struct Declined;
 
@@ -81,7 +115,9 @@ fn element_markdown(node: &Handle, tag: &str, attrs: &[Attribute]) -> Written<Op
         // `p`, `html`, `head`, `body` and htmd's other block elements.
         _ if is_block_element(tag) => {
             let content = children_markdown(node, true)?;
-            Some(wrap_block(content.trim_matches('\n')))
+            let block = wrap_block(content.trim_matches('\n'));
+            recycle(content);
+            Some(block)
         }
         // An element htmd has no handler for is written as its content.
         _ => Some(children_markdown(node, false)?),
@@ -90,7 +126,7 @@ fn element_markdown(node: &Handle, tag: &str, attrs: &[Attribute]) -> Written<Op
 
 /// The markdown of `node`'s children on their own (htmd's `Handlers::walk_children`).
 fn children_markdown(node: &Handle, is_block: bool) -> Written<String> {
-    let mut output = String::new();
+    let mut output = buffer(0);
     walk_children(node, &mut output, is_block)?;
     Ok(output)
 }
@@ -140,12 +176,13 @@ fn write_text(text: &str, output: &mut String, trim_leading_spaces: bool) {
 /// both have one.
 fn append_normalized_content(output: &mut String, content: String) {
     if output.is_empty() {
-        *output = content;
+        recycle(std::mem::replace(output, content));
         return;
     }
     let last_newlines = output.len() - output.trim_end_matches('\n').len();
     let content_newlines = content.len() - content.trim_start_matches('\n').len();
-    let mut content: &str = &content;
+    let owned = content;
+    let mut content: &str = &owned;
     let total_newlines = last_newlines + content_newlines;
     if total_newlines > 2 {
         content = &content[(total_newlines - 2).min(content_newlines)..];
@@ -158,10 +195,11 @@ fn append_normalized_content(output: &mut String, content: String) {
         content = &content[1..];
     }
     output.push_str(content);
+    recycle(owned);
 }
 
 fn wrap_block(content: &str) -> String {
-    let mut block = String::with_capacity(content.len() + 4);
+    let mut block = buffer(content.len() + 4);
     block.push_str("\n\n");
     block.push_str(content);
     block.push_str("\n\n");
@@ -275,7 +313,7 @@ fn image(attrs: &[Attribute]) -> Option<String> {
     let link = link?.replace('(', "\\(").replace(')', "\\)");
     let alt = alt.map(image_text).unwrap_or_default();
     let spaced = link.contains(' ');
-    let mut md = String::with_capacity(link.len() + alt.len() + 8);
+    let mut md = buffer(link.len() + alt.len() + 8);
     md.push_str("![");
     md.push_str(&alt);
     md.push_str("](");
@@ -320,9 +358,9 @@ fn anchor(node: &Handle, attrs: &[Attribute]) -> Written<String> {
             _ => {}
         }
     }
-    let content = children_markdown(node, false)?;
+    let owned = children_markdown(node, false)?;
     let Some(link) = link else {
-        return Ok(content);
+        return Ok(owned);
     };
     let title = title.map(anchor_title);
     let link: Cow<'_, str> = if link.contains(['(', ')']) {
@@ -330,11 +368,11 @@ fn anchor(node: &Handle, attrs: &[Attribute]) -> Written<String> {
     } else {
         Cow::Borrowed(link)
     };
-    let content = content.trim_start_matches(is_document_whitespace);
+    let content = owned.trim_start_matches(is_document_whitespace);
     let trimmed = content.trim_end_matches(is_document_whitespace);
     let trailing = &content[trimmed.len()..];
     let spaced = link.contains(' ');
-    let mut md = String::with_capacity(trimmed.len() + link.len() + trailing.len() + 8);
+    let mut md = buffer(trimmed.len() + link.len() + trailing.len() + 8);
     md.push('[');
     md.push_str(trimmed);
     md.push_str("](");
@@ -352,6 +390,7 @@ fn anchor(node: &Handle, attrs: &[Attribute]) -> Written<String> {
     }
     md.push(')');
     md.push_str(trailing);
+    recycle(owned);
     Ok(md)
 }
 
@@ -386,6 +425,7 @@ fn list(node: &Handle, tag: &str, attrs: &[Attribute]) -> Written<Option<String>
     };
     let trimmed = content.trim_matches('\n');
     if trimmed.is_empty() {
+        recycle(content);
         return Ok(None);
     }
     let edge = if parent_tag_is(node, "li") {
@@ -393,10 +433,11 @@ fn list(node: &Handle, tag: &str, attrs: &[Attribute]) -> Written<Option<String>
     } else {
         "\n\n"
     };
-    let mut md = String::with_capacity(trimmed.len() + 4);
+    let mut md = buffer(trimmed.len() + 4);
     md.push_str(edge);
     md.push_str(trimmed);
     md.push_str(edge);
+    recycle(content);
     Ok(Some(md))
 }
 
@@ -468,20 +509,22 @@ fn join_blocks(parts: &[String]) -> String {
 }
 
 fn list_item(node: &Handle) -> Written<String> {
-    let content = children_markdown(node, true)?;
-    let content = content.trim_start_matches(is_document_whitespace);
+    let owned = children_markdown(node, true)?;
+    let content = owned.trim_start_matches(is_document_whitespace);
+    let mut item;
     if parent_tag_is(node, "ol") {
         // The list writes the number.
-        let mut item = String::with_capacity(content.len() + 2);
+        item = buffer(content.len() + 2);
         item.push('\n');
         item.push_str(content);
         item.push('\n');
-        return Ok(item);
+    } else {
+        let content = indent_except_first_line(content, 2);
+        item = buffer(content.len() + 3);
+        item.push_str("\n- ");
+        item.push_str(&content);
     }
-    let content = indent_except_first_line(content, 2);
-    let mut item = String::with_capacity(content.len() + 3);
-    item.push_str("\n- ");
-    item.push_str(&content);
+    recycle(owned);
     Ok(item)
 }
 
@@ -503,11 +546,11 @@ fn indent_except_first_line(text: &str, indent: usize) -> String {
 }
 
 fn blockquote(node: &Handle) -> Written<String> {
-    let content = children_markdown(node, true)?;
-    let content = content
+    let owned = children_markdown(node, true)?;
+    let content = owned
         .trim_start_matches('\n')
         .trim_end_matches(is_document_whitespace);
-    let mut md = String::with_capacity(content.len() + 16);
+    let mut md = buffer(content.len() + 16);
     md.push_str("\n\n");
     for (index, line) in content.lines().enumerate() {
         if index > 0 {
@@ -517,21 +560,23 @@ fn blockquote(node: &Handle) -> Written<String> {
         md.push_str(line);
     }
     md.push_str("\n\n");
+    recycle(owned);
     Ok(md)
 }
 
 fn heading(node: &Handle, tag: &str) -> Written<String> {
     let level = usize::from(tag.as_bytes()[1] - b'0');
-    let content = children_markdown(node, true)?;
-    let content = content
+    let owned = children_markdown(node, true)?;
+    let content = owned
         .trim_matches(is_document_whitespace)
         .trim_matches('\n');
-    let mut md = String::with_capacity(content.len() + level + 5);
+    let mut md = buffer(content.len() + level + 5);
     md.push_str("\n\n");
     md.extend(std::iter::repeat_n('#', level));
     md.push(' ');
     md.push_str(content);
     md.push_str("\n\n");
+    recycle(owned);
     Ok(md)
 }
 
@@ -543,14 +588,16 @@ fn emphasis(node: &Handle, marker: &str) -> Written<Option<String>> {
     let trimmed = inner.trim_end();
     let trailing = &inner[trimmed.len()..];
     if trimmed.is_empty() {
+        recycle(content);
         return Ok(None);
     }
-    let mut md = String::with_capacity(content.len() + 2 * marker.len());
+    let mut md = buffer(content.len() + 2 * marker.len());
     md.push_str(leading);
     md.push_str(marker);
     md.push_str(trimmed);
     md.push_str(marker);
     md.push_str(trailing);
+    recycle(content);
     Ok(Some(md))
 }
 
