@@ -251,6 +251,28 @@ fn corpus_source<'a>(file: &str, bytes: &'a [u8]) -> tidings::Source<'a> {
     }
 }
 
+/// The HTML bodies (content, then summary) of every entry of every corpus feed that
+/// parses, each with its file's name.
+fn corpus_entry_bodies() -> Vec<(String, String)> {
+    let mut bodies = Vec::new();
+    for (file, bytes) in corpus_files() {
+        let Ok(document) = tidings::parse_document(&corpus_source(&file, &bytes), None) else {
+            continue;
+        };
+        for entry in &document.feed.entries {
+            let content = entry.content.as_ref().and_then(|c| c.body.clone());
+            let summary = entry.summary.as_ref().map(|s| s.content.clone());
+            bodies.extend(
+                content
+                    .into_iter()
+                    .chain(summary)
+                    .map(|html| (file.clone(), html)),
+            );
+        }
+    }
+    bodies
+}
+
 /// Leaving known entries out before parsing reads every other entry exactly as parsing
 /// the whole document does, on every real feed of the corpus.
 #[test]
@@ -307,31 +329,20 @@ fn entries_left_out_as_known_leave_the_others_read_as_before() {
 
 #[test]
 fn the_stack_builder_makes_html5evers_tree_of_every_entry_it_takes() {
-    use tidings::{HtmlParser, both_trees, convert_parsed, parse_document};
+    use tidings::{HtmlParser, both_trees, convert_parsed};
     let base = url::Url::parse("https://corpus.example/post/").expect("base");
     let (mut bodies, mut taken) = (0, 0);
-    for (file, bytes) in corpus_files() {
-        let file = file.as_str();
-        let source = corpus_source(file, &bytes);
-        let Ok(document) = parse_document(&source, None) else {
-            continue;
-        };
-        for entry in &document.feed.entries {
-            let content = entry.content.as_ref().and_then(|c| c.body.clone());
-            let summary = entry.summary.as_ref().map(|s| s.content.clone());
-            for html in content.into_iter().chain(summary) {
-                bodies += 1;
-                if let Some((html5ever, stack)) = both_trees(&html) {
-                    taken += 1;
-                    assert_eq!(stack, html5ever, "{file}: {html}");
-                }
-                assert_eq!(
-                    convert_parsed(&html, Some(&base), HtmlParser::Fastest),
-                    convert_parsed(&html, Some(&base), HtmlParser::Html5ever),
-                    "{file}: {html}"
-                );
-            }
+    for (file, html) in corpus_entry_bodies() {
+        bodies += 1;
+        if let Some((html5ever, stack)) = both_trees(&html) {
+            taken += 1;
+            assert_eq!(stack, html5ever, "{file}: {html}");
         }
+        assert_eq!(
+            convert_parsed(&html, Some(&base), HtmlParser::Fastest),
+            convert_parsed(&html, Some(&base), HtmlParser::Html5ever),
+            "{file}: {html}"
+        );
     }
     eprintln!("the stack builder took {taken} of {bodies} entry bodies");
     assert!(bodies > 2_000, "{bodies}");
@@ -343,23 +354,13 @@ fn the_stack_builder_makes_html5evers_tree_of_every_entry_it_takes() {
 /// takes most of them.
 #[test]
 fn the_markdown_writer_writes_htmds_markdown_of_every_entry_it_takes() {
-    use tidings::{both_writers, parse_document};
     let base = url::Url::parse("https://corpus.example/post/").expect("base");
     let (mut bodies, mut taken) = (0, 0);
-    for (file, bytes) in corpus_files() {
-        let Ok(document) = parse_document(&corpus_source(&file, &bytes), None) else {
-            continue;
-        };
-        for entry in &document.feed.entries {
-            let content = entry.content.as_ref().and_then(|c| c.body.clone());
-            let summary = entry.summary.as_ref().map(|s| s.content.clone());
-            for html in content.into_iter().chain(summary) {
-                bodies += 1;
-                if let Some((htmd, own)) = both_writers(&html, Some(&base)) {
-                    taken += 1;
-                    assert_eq!(own, htmd, "{file}: {html}");
-                }
-            }
+    for (file, html) in corpus_entry_bodies() {
+        bodies += 1;
+        if let Some((htmd, own)) = tidings::both_writers(&html, Some(&base)) {
+            taken += 1;
+            assert_eq!(own, htmd, "{file}: {html}");
         }
     }
     eprintln!("the markdown writer took {taken} of {bodies} entry bodies");
@@ -373,40 +374,29 @@ fn the_markdown_writer_writes_htmds_markdown_of_every_entry_it_takes() {
 /// most of them.
 #[test]
 fn links_taken_as_text_agree_with_the_url_parser_on_every_corpus_link() {
-    use tidings::{CleanedUrl, clean_url, clean_url_text, parse_document};
+    use tidings::{CleanedUrl, clean_url, clean_url_text};
     let base = url::Url::parse("https://corpus.example/post/").expect("base");
     let attribute =
         regex::Regex::new(r#"(?i)\b(?:href|src|data-src)\s*=\s*(?:"([^"]*)"|'([^']*)')"#)
             .expect("pattern");
     let (mut links, mut as_text) = (0, 0);
-    for (file, bytes) in corpus_files() {
-        let Ok(document) = parse_document(&corpus_source(&file, &bytes), None) else {
-            continue;
-        };
-        for entry in &document.feed.entries {
-            let content = entry.content.as_ref().and_then(|c| c.body.clone());
-            let summary = entry.summary.as_ref().map(|s| s.content.clone());
-            for html in content.into_iter().chain(summary) {
-                for found in attribute.captures_iter(&html) {
-                    let Some(value) = found.get(1).or_else(|| found.get(2)) else {
-                        continue;
-                    };
-                    let raw = html_escape::decode_html_entities(value.as_str());
-                    links += 1;
-                    let quick = clean_url_text(&raw, Some(&base));
-                    let parsed = clean_url(&raw, Some(&base));
-                    as_text += usize::from(matches!(quick, Some(CleanedUrl::Text { .. })));
-                    assert_eq!(
-                        quick.as_ref().map(|u| (u.as_str(), u.host(), u.path())),
-                        parsed.as_ref().map(|u| (
-                            u.as_str(),
-                            u.host_str().unwrap_or_default(),
-                            u.path()
-                        )),
-                        "{file}: {raw}"
-                    );
-                }
-            }
+    for (file, html) in corpus_entry_bodies() {
+        for found in attribute.captures_iter(&html) {
+            let Some(value) = found.get(1).or_else(|| found.get(2)) else {
+                continue;
+            };
+            let raw = html_escape::decode_html_entities(value.as_str());
+            links += 1;
+            let quick = clean_url_text(&raw, Some(&base));
+            let parsed = clean_url(&raw, Some(&base));
+            as_text += usize::from(matches!(quick, Some(CleanedUrl::Text { .. })));
+            assert_eq!(
+                quick.as_ref().map(|u| (u.as_str(), u.host(), u.path())),
+                parsed
+                    .as_ref()
+                    .map(|u| (u.as_str(), u.host_str().unwrap_or_default(), u.path())),
+                "{file}: {raw}"
+            );
         }
     }
     eprintln!("{as_text} of {links} corpus links were taken as text");

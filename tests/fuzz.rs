@@ -233,6 +233,18 @@ fn cases() -> u32 {
         .unwrap_or(64)
 }
 
+/// A runner for cheap cases (one short fragment each): many more than the feed cases.
+fn fragment_runner() -> (u32, proptest::test_runner::TestRunner) {
+    use proptest::test_runner::{Config, TestRunner};
+    let cases = cases() * 50;
+    let runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    (cases, runner)
+}
+
 /// The stack builder, when it takes `html`, makes html5ever's tree of it.
 fn same_tree_when_taken(html: &str) -> bool {
     let trees = tidings::both_trees(html);
@@ -365,7 +377,6 @@ proptest! {
 
 #[test]
 fn the_stack_builder_takes_html_only_as_html5ever_reads_it() {
-    use proptest::test_runner::{Config, TestRunner};
     let pieces = prop::collection::vec(
         prop_oneof![
             30 => prop::sample::select(TIDY_PIECES),
@@ -373,13 +384,7 @@ fn the_stack_builder_takes_html_only_as_html5ever_reads_it() {
         ],
         0..24,
     );
-    // Cheap cases (one short fragment each): many more than the feed cases.
-    let cases = cases() * 50;
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let (cases, mut runner) = fragment_runner();
     let taken = std::cell::Cell::new(0u32);
     runner
         .run(&pieces, |pieces| {
@@ -447,7 +452,6 @@ const MARKDOWN_PIECES: &[&str] = &[
 /// tidings' markdown writer, when it takes `html`, writes what htmd writes.
 #[test]
 fn the_markdown_writer_writes_what_htmd_writes() {
-    use proptest::test_runner::{Config, TestRunner};
     let pieces = prop::collection::vec(
         prop_oneof![
             10 => prop::sample::select(TIDY_PIECES),
@@ -456,12 +460,7 @@ fn the_markdown_writer_writes_what_htmd_writes() {
         ],
         0..24,
     );
-    let cases = cases() * 50;
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let (cases, mut runner) = fragment_runner();
     let base = url::Url::parse("https://fuzz.example/post/").expect("base");
     let taken = std::cell::Cell::new(0u32);
     runner

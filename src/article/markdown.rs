@@ -165,28 +165,29 @@ pub enum Parser {
 /// [`convert_html`] with the parser chosen: the corpus test holds both to one output.
 #[doc(hidden)]
 pub fn convert_parsed(html: &str, base: Option<&Url>, parser: Parser) -> Converted {
+    match parse_tree(html, parser) {
+        Some(tree) => convert_tree(&tree, base),
+        None => Converted::default(),
+    }
+}
+
+/// The tree of `html` by the parser chosen (the stack builder, when chosen, falling back
+/// to html5ever).
+fn parse_tree(html: &str, parser: Parser) -> Option<Handle> {
     let quick = match parser {
         Parser::Fastest => super::html_tree::tidy_fragment_tree(html),
         Parser::Html5ever => None,
     };
-    let tree = match quick {
-        Some(tree) => tree,
-        None => match CONVERTER.with(|converter| converter.html_to_tree(html)) {
-            Ok(tree) => tree,
-            Err(_) => return Converted::default(),
-        },
-    };
-    convert_tree(&tree, base)
+    quick.or_else(|| {
+        CONVERTER
+            .with(|converter| converter.html_to_tree(html))
+            .ok()
+    })
 }
 
 /// A parsed document sanitised and written as markdown.
 fn convert_tree(tree: &Handle, base: Option<&Url>) -> Converted {
-    let mut sanitizer = Sanitizer {
-        base,
-        first_image: None,
-        math: Vec::new(),
-    };
-    sanitizer.clean_children(tree, 0);
+    let sanitizer = sanitise(tree, base);
     let markdown = tidy_markdown(&tree_markdown(tree, Writer::Fastest));
     Converted {
         markdown: with_math(&markdown, &sanitizer.math),
@@ -194,10 +195,20 @@ fn convert_tree(tree: &Handle, base: Option<&Url>) -> Converted {
     }
 }
 
+/// Sanitises `tree` in place; the sanitiser keeps what it noticed.
+fn sanitise<'a>(tree: &Handle, base: Option<&'a Url>) -> Sanitizer<'a> {
+    let mut sanitizer = Sanitizer {
+        base,
+        first_image: None,
+        math: Vec::new(),
+    };
+    sanitizer.clean_children(tree, 0);
+    sanitizer
+}
+
 /// Which writer turns the sanitised tree into markdown.
-#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Writer {
+enum Writer {
     /// tidings' own writer for the elements it knows, htmd for the rest.
     Fastest,
     /// htmd for everything (the tests compare the two).
@@ -218,17 +229,8 @@ fn tree_markdown(tree: &Handle, writer: Writer) -> String {
 #[doc(hidden)]
 pub fn both_writers(html: &str, base: Option<&Url>) -> Option<(String, String)> {
     let sanitised = || {
-        let tree = super::html_tree::tidy_fragment_tree(html).or_else(|| {
-            CONVERTER
-                .with(|converter| converter.html_to_tree(html))
-                .ok()
-        })?;
-        let mut sanitizer = Sanitizer {
-            base,
-            first_image: None,
-            math: Vec::new(),
-        };
-        sanitizer.clean_children(&tree, 0);
+        let tree = parse_tree(html, Parser::Fastest)?;
+        sanitise(&tree, base);
         Some(tree)
     };
     let own = super::markdown_writer::tree_to_markdown(&sanitised()?)?;
@@ -327,7 +329,7 @@ fn converter() -> HtmlToMarkdown {
         .build()
 }
 
-fn element_name(node: &Node) -> Option<&str> {
+pub(super) fn element_name(node: &Node) -> Option<&str> {
     match &node.data {
         NodeData::Element { name, .. } => Some(&name.local),
         _ => None,

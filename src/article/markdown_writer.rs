@@ -19,6 +19,8 @@ use std::borrow::Cow;
 use html5ever::Attribute;
 use markup5ever_rcdom::{Handle, Node, NodeData};
 
+use super::markdown::element_name;
+
 thread_local! {
     /// Strings given back after their content was copied into their parent's: each
     /// element's markdown is built in a string of its own (as htmd builds it), and taking
@@ -115,7 +117,7 @@ fn element_markdown(node: &Handle, tag: &str, attrs: &[Attribute]) -> Written<Op
         // `p`, `html`, `head`, `body` and htmd's other block elements.
         _ if is_block_element(tag) => {
             let content = children_markdown(node, true)?;
-            let block = wrap_block(content.trim_matches('\n'));
+            let block = wrap(content.trim_matches('\n'), "\n\n");
             recycle(content);
             Some(block)
         }
@@ -198,12 +200,13 @@ fn append_normalized_content(output: &mut String, content: String) {
     recycle(owned);
 }
 
-fn wrap_block(content: &str) -> String {
-    let mut block = buffer(content.len() + 4);
-    block.push_str("\n\n");
-    block.push_str(content);
-    block.push_str("\n\n");
-    block
+/// `content` between two `edge`s.
+fn wrap(content: &str, edge: &str) -> String {
+    let mut wrapped = buffer(content.len() + 2 * edge.len());
+    wrapped.push_str(edge);
+    wrapped.push_str(content);
+    wrapped.push_str(edge);
+    wrapped
 }
 
 /// Adjacent inline elements of one kind (`i` and `em`, `b` and `strong` counting as
@@ -273,13 +276,6 @@ fn combinable_text(first: &Node, second: &Node) -> Option<html5ever::tendril::St
     same.then(|| contents.borrow().clone())
 }
 
-fn element_name(node: &Node) -> Option<&str> {
-    match &node.data {
-        NodeData::Element { name, .. } => Some(&name.local),
-        _ => None,
-    }
-}
-
 /// The tag of the node's parent as htmd reads it (the document reads as `html`).
 fn parent_tag_is(node: &Node, tag: &str) -> bool {
     let parent = node.parent.take();
@@ -310,31 +306,47 @@ fn image(attrs: &[Attribute]) -> Option<String> {
             _ => {}
         }
     }
-    let link = link?.replace('(', "\\(").replace(')', "\\)");
-    let alt = alt.map(image_text).unwrap_or_default();
-    let spaced = link.contains(' ');
+    let link = link?;
+    let alt = alt.map(quoted_text).unwrap_or_default();
     let mut md = buffer(link.len() + alt.len() + 8);
     md.push_str("![");
     md.push_str(&alt);
-    md.push_str("](");
-    if spaced {
-        md.push('<');
-    }
-    md.push_str(&link);
-    if spaced {
-        md.push('>');
-    }
-    if let Some(title) = title.map(image_text) {
-        md.push_str(" \"");
-        md.push_str(&title);
-        md.push('"');
-    }
-    md.push(')');
+    md.push(']');
+    push_destination(&mut md, link, title.map(quoted_text).as_deref());
     Some(md)
 }
 
-/// An image's alt text or title: lines trimmed, blank ones dropped, quotes escaped.
-fn image_text(text: &str) -> String {
+/// The `(link "title")` of a link or an image: parentheses in the link escaped, a link
+/// with spaces in `<>`.
+fn push_destination(md: &mut String, link: &str, title: Option<&str>) {
+    let spaced = link.contains(' ');
+    md.push('(');
+    if spaced {
+        md.push('<');
+    }
+    if link.contains(['(', ')']) {
+        for ch in link.chars() {
+            if matches!(ch, '(' | ')') {
+                md.push('\\');
+            }
+            md.push(ch);
+        }
+    } else {
+        md.push_str(link);
+    }
+    if spaced {
+        md.push('>');
+    }
+    if let Some(title) = title {
+        md.push_str(" \"");
+        md.push_str(title);
+        md.push('"');
+    }
+    md.push(')');
+}
+
+/// An image's alt text or a title: lines trimmed, blank ones dropped, quotes escaped.
+fn quoted_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
         let line = line.trim_matches(is_document_whitespace);
@@ -344,7 +356,12 @@ fn image_text(text: &str) -> String {
         if !out.is_empty() {
             out.push('\n');
         }
-        out.push_str(&line.replace('"', "\\\""));
+        for ch in line.chars() {
+            if ch == '"' {
+                out.push('\\');
+            }
+            out.push(ch);
+        }
     }
     out
 }
@@ -362,59 +379,17 @@ fn anchor(node: &Handle, attrs: &[Attribute]) -> Written<String> {
     let Some(link) = link else {
         return Ok(owned);
     };
-    let title = title.map(anchor_title);
-    let link: Cow<'_, str> = if link.contains(['(', ')']) {
-        Cow::Owned(link.replace('(', "\\(").replace(')', "\\)"))
-    } else {
-        Cow::Borrowed(link)
-    };
     let content = owned.trim_start_matches(is_document_whitespace);
     let trimmed = content.trim_end_matches(is_document_whitespace);
     let trailing = &content[trimmed.len()..];
-    let spaced = link.contains(' ');
     let mut md = buffer(trimmed.len() + link.len() + trailing.len() + 8);
     md.push('[');
     md.push_str(trimmed);
-    md.push_str("](");
-    if spaced {
-        md.push('<');
-    }
-    md.push_str(&link);
-    if spaced {
-        md.push('>');
-    }
-    if let Some(title) = title {
-        md.push_str(" \"");
-        md.push_str(&title);
-        md.push('"');
-    }
-    md.push(')');
+    md.push(']');
+    push_destination(&mut md, link, title.map(quoted_text).as_deref());
     md.push_str(trailing);
     recycle(owned);
     Ok(md)
-}
-
-/// A link's title: lines trimmed, blank ones dropped, quotes escaped.
-fn anchor_title(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut wrote_any = false;
-    for line in text.lines() {
-        let line = line.trim_matches(is_document_whitespace);
-        if line.is_empty() {
-            continue;
-        }
-        if wrote_any {
-            out.push('\n');
-        }
-        for ch in line.chars() {
-            if ch == '"' {
-                out.push('\\');
-            }
-            out.push(ch);
-        }
-        wrote_any = true;
-    }
-    out
 }
 
 fn list(node: &Handle, tag: &str, attrs: &[Attribute]) -> Written<Option<String>> {
@@ -433,10 +408,7 @@ fn list(node: &Handle, tag: &str, attrs: &[Attribute]) -> Written<Option<String>
     } else {
         "\n\n"
     };
-    let mut md = buffer(trimmed.len() + 4);
-    md.push_str(edge);
-    md.push_str(trimmed);
-    md.push_str(edge);
+    let md = wrap(trimmed, edge);
     recycle(content);
     Ok(Some(md))
 }
@@ -514,10 +486,7 @@ fn list_item(node: &Handle) -> Written<String> {
     let mut item;
     if parent_tag_is(node, "ol") {
         // The list writes the number.
-        item = buffer(content.len() + 2);
-        item.push('\n');
-        item.push_str(content);
-        item.push('\n');
+        item = wrap(content, "\n");
     } else {
         let content = indent_except_first_line(content, 2);
         item = buffer(content.len() + 3);
