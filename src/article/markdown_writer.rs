@@ -1,12 +1,13 @@
 //! Markdown written from the sanitised tree by htmd's rules, for the elements entry bodies
 //! are nearly always made of.
 //!
-//! htmd's walk was a quarter of conversion's CPU in a cold fetch, much of it in looking
-//! up each element's handler (a perfect-hash set and a SipHash map per element), dynamic
-//! dispatch, and a walk up the parents of every element to ask whether it is inside a
-//! `<pre>`. [`tree_to_markdown`] writes the same bytes for the subset of HTML it knows
-//! (text, paragraphs and other blocks, links, images, emphasis, lists, quotes, headings,
-//! line breaks, rules, and inline elements written as their content) and declines,
+//! htmd's walk was a third of conversion's samples in a cold fetch (6.3% of the fetch),
+//! much of it in looking up each element's handler (a perfect-hash set and a SipHash map
+//! per element), dynamic dispatch, and a walk up the parents of every element to ask
+//! whether it is inside a `<pre>`. [`tree_to_markdown`] writes the same bytes for the
+//! subset of HTML it knows (text, paragraphs and other blocks, links, images, emphasis,
+//! lists, quotes, headings, line breaks, rules, and inline elements written as their
+//! content) and declines,
 //! returning `None`, at the first element whose handling is more (`pre`, `code`,
 //! tables, math spans); the caller then converts with htmd. The rules below are htmd
 //! 0.5's (its `dom_walker` and element handlers, MIT or Apache-2.0) with the options
