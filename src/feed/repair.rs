@@ -71,15 +71,24 @@ fn without_late_declarations(text: &str) -> Cow<'_, str> {
 /// them would fail the whole document for a character no reader sees.
 fn without_forbidden_controls(text: &str) -> Cow<'_, str> {
     let forbidden = |c: char| c < ' ' && !matches!(c, '\t' | '\n' | '\r');
-    // Looked for byte by byte (controls are one byte in UTF-8 and never part of a longer
-    // character): decoding every character cost 1% of a fetch.
-    if !text
-        .bytes()
-        .any(|b| b < b' ' && !matches!(b, b'\t' | b'\n' | b'\r'))
-    {
+    if !has_forbidden_control(text.as_bytes()) {
         return Cow::Borrowed(text);
     }
     Cow::Owned(text.chars().filter(|c| !forbidden(*c)).collect())
+}
+
+/// Whether `bytes` hold a control character XML forbids. Looked for byte by byte
+/// (controls are one byte in UTF-8 and never part of a longer character; decoding every
+/// character cost 1% of a fetch), in blocks of 64 without a branch inside a block, which
+/// the compiler turns into vector compares: a loop that stopped at each byte to ask was
+/// 2% of a cold fetch's instructions (three per byte of every document).
+fn has_forbidden_control(bytes: &[u8]) -> bool {
+    let forbidden = |b: u8| (b < b' ') & (b != b'\t') & (b != b'\n') & (b != b'\r');
+    let mut blocks = bytes.chunks_exact(64);
+    let in_blocks = blocks
+        .by_ref()
+        .any(|block| block.iter().fold(false, |found, &b| found | forbidden(b)));
+    in_blocks || blocks.remainder().iter().any(|&b| forbidden(b))
 }
 
 /// Junk before the document (PHP warnings, a `<?phpxml` prolog, blank lines): start at the
@@ -291,6 +300,28 @@ pub fn truncation_repair(text: &str) -> Truncation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forbidden_control_is_removed_wherever_it_falls_in_the_blocks_searched() {
+        // Every position around the 64-byte blocks, in documents of 0 to 200 bytes with
+        // the allowed controls (tab, line feed, carriage return) around it.
+        let allowed = "\t\n\r <a>é</a> ".repeat(20);
+        for length in 0..200 {
+            let clean: String = allowed.chars().take(length).collect();
+            assert_eq!(without_forbidden_controls(&clean), clean, "length {length}");
+            for position in 0..=clean.len() {
+                if !clean.is_char_boundary(position) {
+                    continue;
+                }
+                let dirty = format!("{}\u{1}{}", &clean[..position], &clean[position..]);
+                assert_eq!(
+                    without_forbidden_controls(&dirty),
+                    clean,
+                    "length {length}, control at {position}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn bare_ampersands_are_escaped_and_references_kept() {
