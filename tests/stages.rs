@@ -252,6 +252,16 @@ fn claim(
     articles: &[Article],
     now: DateTime<Utc>,
 ) -> tidings::ClaimReport {
+    claim_for_writing(store, dir, feed, articles, now).report
+}
+
+fn claim_for_writing(
+    store: &mut Store,
+    dir: &Path,
+    feed: &str,
+    articles: &[Article],
+    now: DateTime<Utc>,
+) -> tidings::Claimed {
     let template = PathTemplate::parse("{feed}/{slug}.md").expect("template");
     let paths = ArticlePaths {
         dir,
@@ -264,8 +274,65 @@ fn claim(
         cross_feed_dedup: true,
     };
     store
-        .claim(feed, articles, &[], options, now, &paths, None)
+        .claim_for_writing(feed, articles, &[], options, now, &paths, None)
         .expect("claim")
+}
+
+#[test]
+fn a_claim_hands_over_its_new_entries_as_stored_only_when_they_are_all_that_is_pending() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = config(dir.path(), "");
+    let mut store = Store::open(&dir.path().join("state/tidings.db")).expect("store");
+    // A fraction of a second, which the store does not keep: the undated entry's date
+    // and every first-seen time must come back in whole seconds either way.
+    let now = time("2024-07-10T00:00:00.750Z");
+    let items = |guids: &[&str]| {
+        let items: String = guids
+            .iter()
+            .map(|guid| format!("<item><guid>{guid}</guid><title>Story {guid}</title><description>About <b>{guid}</b> &amp; more</description></item>"))
+            .collect();
+        articles_of(&rss(&items), &config.feeds[0])
+    };
+    let first = claim_for_writing(&mut store, dir.path(), "blog", &items(&["a", "b"]), now);
+    let handed = first
+        .to_write
+        .expect("the claim's entries are all that is pending");
+    assert_eq!(first.report.new, 2);
+    assert_eq!(handed, store.pending(Some("blog")).expect("pending"));
+    assert_eq!(handed[0].date, time("2024-07-10T00:00:00Z"));
+
+    // Claimed while those are still pending: all of them are written together, from the
+    // store.
+    let second = claim_for_writing(&mut store, dir.path(), "blog", &items(&["c"]), now);
+    assert_eq!(second.report.new, 1);
+    assert!(second.to_write.is_none());
+    assert_eq!(store.pending(Some("blog")).expect("pending").len(), 3);
+    let ids: Vec<i64> = store
+        .pending(None)
+        .expect("pending")
+        .iter()
+        .map(|entry| entry.id)
+        .collect();
+    store.mark_written(&ids, now, &[]).expect("mark written");
+
+    // An edit makes its entry pending again without an insert: read from the store.
+    let mut edited = items(&["a"]);
+    edited[0].body.push_str("\n\nAn update.");
+    let third = claim_for_writing(&mut store, dir.path(), "blog", &edited, now);
+    assert_eq!(third.report.updated, 1);
+    assert!(third.to_write.is_none());
+    store
+        .mark_written(&[handed[0].id], now, &[])
+        .expect("mark written");
+
+    // Another feed's pending entries do not count.
+    claim(&mut store, dir.path(), "other", &items(&["x"]), now);
+    let fourth = claim_for_writing(&mut store, dir.path(), "blog", &items(&["d"]), now);
+    let handed = fourth
+        .to_write
+        .expect("nothing else of this feed is pending");
+    assert_eq!(handed, store.pending(Some("blog")).expect("pending"));
+    assert_eq!(handed.len(), 1);
 }
 
 #[test]

@@ -26,7 +26,6 @@ use std::time::Duration;
 
 use chrono::Utc;
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use tokio::sync::Semaphore;
 use tokio::task::{JoinError, JoinSet};
 
 use crate::config::{self, Config, FeedConfig};
@@ -96,8 +95,6 @@ impl Signals {
 struct Daemon {
     pipeline: Arc<Pipeline>,
     plan: Plan,
-    /// `fetch.concurrency` across all feeds.
-    limit: Arc<Semaphore>,
     in_flight: HashSet<String>,
     tasks: JoinSet<Finished>,
     counters: Counters,
@@ -180,7 +177,6 @@ impl Daemon {
                 .map_err(|source| DaemonError::Listen { address, source })?;
         }
         Ok(Daemon {
-            limit: Arc::new(Semaphore::new(pipeline.config().fetch.concurrency)),
             pipeline,
             plan,
             in_flight: HashSet::new(),
@@ -193,15 +189,15 @@ impl Daemon {
         })
     }
 
-    /// Starts every due feed that is not already in flight, under the global limit.
+    /// Starts every due feed that is not already in flight; the pipeline keeps them under
+    /// `fetch.concurrency`.
     fn start_due_feeds(&mut self) {
         self.heartbeat
             .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
         for feed in self.plan.due(Utc::now(), &self.in_flight) {
             self.in_flight.insert(feed.name.clone());
-            let (pipeline, limit) = (Arc::clone(&self.pipeline), Arc::clone(&self.limit));
+            let pipeline = Arc::clone(&self.pipeline);
             self.tasks.spawn(async move {
-                let _permit = limit.acquire_owned().await;
                 // The plan already waits for the server's timing; a reload can make a feed due
                 // early, and the pass still honours it.
                 let report = pipeline.run_feed(&feed, PassMode::HonourServer).await;
@@ -262,7 +258,6 @@ impl Daemon {
         match reloaded {
             Ok(pipeline) => {
                 self.plan.follow(&pipeline.config().feeds, Utc::now());
-                self.limit = Arc::new(Semaphore::new(pipeline.config().fetch.concurrency));
                 self.pipeline = pipeline;
                 tracing::info!(feeds = self.plan.len(), "configuration reloaded");
             }

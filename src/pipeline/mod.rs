@@ -145,6 +145,9 @@ pub struct Pipeline {
     fetcher: Fetcher,
     store: Mutex<Store>,
     host_limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// `fetch.concurrency`: the feeds whose pass is fetching, processing or writing. A
+    /// pass gives its place back while its files wait to be flushed and marked.
+    passes: Arc<Semaphore>,
     /// This process's name in feed leases.
     holder: String,
     /// When each host was last asked for an article page.
@@ -170,11 +173,13 @@ impl Pipeline {
             .enumerate()
             .map(|(position, feed)| (feed.name.clone(), position))
             .collect();
+        let passes = Arc::new(Semaphore::new(config.fetch.concurrency));
         Ok(Arc::new(Pipeline {
             config: Arc::new(config),
             fetcher,
             store: Mutex::new(store),
             host_limits: Mutex::new(HashMap::new()),
+            passes,
             holder: lease_holder_name(),
             page_clock: full_text::PageClock::default(),
             flush: crate::output::SharedFlush::default(),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
 
 use super::process::Processed;
@@ -28,6 +29,11 @@ pub enum PassMode {
     CatchUp,
 }
 
+/// Passes that may exist for each place among `fetch.concurrency`: one at work, the rest
+/// waiting for a place or for the flush of the files they wrote. A flush takes 50–150 ms;
+/// with 16 places, feeds ending meanwhile filled them all and the pass stood still.
+const PASSES_PER_PLACE: usize = 4;
+
 /// Where a pass is fetching from, and what it has learnt on the way.
 struct Attempt {
     url: url::Url,
@@ -37,6 +43,9 @@ struct Attempt {
     traces: Traces,
     /// New entries are recorded as seen, not written (`fetch --catchup`).
     catch_up: bool,
+    /// The pass's place among `fetch.concurrency`, given back while its files wait to be
+    /// flushed and marked.
+    place: Option<OwnedSemaphorePermit>,
 }
 
 /// What a pass leaves besides its outcome, for its report.
@@ -68,9 +77,14 @@ impl Pipeline {
         mode: PassMode,
         mut on_report: impl FnMut(&FeedReport),
     ) -> Vec<FeedReport> {
-        // Only `concurrency` passes exist at any time (not one waiting task per feed), so
-        // memory stays flat however many feeds there are.
-        let limit = self.config.fetch.concurrency;
+        // A bounded number of passes exist at any time (not one waiting task per feed), so
+        // memory stays flat however many feeds there are: `concurrency` at work and, for
+        // each, a few more waiting for their files' flush or for a place.
+        let limit = self
+            .config
+            .fetch
+            .concurrency
+            .saturating_mul(PASSES_PER_PLACE);
         let mut reports: Vec<Option<FeedReport>> = vec![None; feeds.len()];
         let mut tasks = JoinSet::new();
         let mut finish_one =
@@ -111,6 +125,8 @@ impl Pipeline {
     /// One pass of one feed. Never panics on input; every failure is in the report and in
     /// the feed's stored state.
     pub async fn run_feed(self: &Arc<Self>, feed: &FeedConfig, mode: PassMode) -> FeedReport {
+        // The semaphore is never closed; if acquiring ever failed, the pass goes ahead.
+        let place = Arc::clone(&self.passes).acquire_owned().await.ok();
         let started = Instant::now();
         let (name, url, holder, ttl) = (
             feed.name.clone(),
@@ -152,7 +168,7 @@ impl Pipeline {
                 );
             }
         };
-        let (outcome, traces) = self.run_leased_feed(feed, mode, &state).await;
+        let (outcome, traces) = self.run_leased_feed(feed, mode, &state, place).await;
         log_outcome(&feed.name, &outcome, started.elapsed());
         let (name, holder) = (feed.name.clone(), self.holder.clone());
         if !traces.lease_released
@@ -170,8 +186,9 @@ impl Pipeline {
         feed: &FeedConfig,
         mode: PassMode,
         state: &FeedState,
+        place: Option<OwnedSemaphorePermit>,
     ) -> (FeedOutcome, Traces) {
-        match self.pass(feed, mode, state).await {
+        match self.pass(feed, mode, state, place).await {
             Ok(done) => done,
             Err(error) => {
                 let record = FetchRecord::Failed {
@@ -197,6 +214,7 @@ impl Pipeline {
         feed: &FeedConfig,
         mode: PassMode,
         state: &FeedState,
+        place: Option<OwnedSemaphorePermit>,
     ) -> Result<(FeedOutcome, Traces), FeedError> {
         if state.gone {
             return Err(FeedError::Gone);
@@ -216,6 +234,7 @@ impl Pipeline {
             moved_to: None,
             traces: Traces::default(),
             catch_up: mode == PassMode::CatchUp,
+            place,
         };
         let found = match self.round(feed, state, &mut attempt, true).await? {
             Round::Finished(outcome) => return Ok((outcome, attempt.traces)),
@@ -294,10 +313,11 @@ impl Pipeline {
         // are claimed: a crash before refetches the document instead of getting a 304).
         let (processed, written) = self
             .blocking(move |p| {
-                let processed = p.process_document(&feed_config, &document, catch_up, fetched)?;
-                let written = match &processed {
-                    Processed::Claimed { .. } if write_at_once => {
-                        Some(p.write_claimed(&feed_config.name)?)
+                let mut processed =
+                    p.process_document(&feed_config, &document, catch_up, fetched)?;
+                let written = match &mut processed {
+                    Processed::Claimed { to_write, .. } if write_at_once => {
+                        Some(p.write_claimed(&feed_config.name, to_write.take())?)
                     }
                     _ => None,
                 };
@@ -305,17 +325,23 @@ impl Pipeline {
             })
             .await?;
         match processed {
-            Processed::Claimed { report, notes } => {
+            Processed::Claimed { report, notes, .. } => {
                 attempt.traces.notes.extend(notes);
-                let written = match written {
-                    Some(written) => written,
+                let mut unmarked = match written {
+                    Some(unmarked) => unmarked,
                     None => {
                         self.fetch_pages_and_images(feed, attempt).await?;
                         let name = feed.name.clone();
-                        self.blocking(move |p| p.write_claimed(&name)).await?
+                        // Pages and images changed the stored articles: read them back.
+                        self.blocking(move |p| p.write_claimed(&name, None)).await?
                     }
                 };
+                // The files are written: another feed can start while they are flushed.
+                attempt.place = None;
+                self.mark_in_group(std::mem::take(&mut unmarked.ids), &feed.name)
+                    .await?;
                 attempt.traces.lease_released = true;
+                let written = unmarked.outcome()?;
                 // Only hooks read the list; without them a run of 50,000 articles would
                 // keep 50,000 paths and titles until it ends.
                 if self.config.hooks.any() {

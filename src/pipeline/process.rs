@@ -18,7 +18,8 @@ use crate::fetch::Document;
 use crate::filter::Verdict;
 use crate::output::ArticlePaths;
 use crate::store::{
-    Admission, ClaimOptions, ClaimReport, DocumentRecord, FeedIdentity, FetchRecord,
+    Admission, ClaimOptions, ClaimReport, Claimed, DocumentRecord, FeedIdentity, FetchRecord,
+    StoredEntry,
 };
 
 /// What a document turned out to be.
@@ -29,6 +30,9 @@ pub enum Processed {
         report: ClaimReport,
         /// What the person should know: entries not read, entries over the limit.
         notes: Vec<String>,
+        /// The entries to write, when the claim could hand them over (else they are read
+        /// from the database).
+        to_write: Option<Vec<StoredEntry>>,
     },
     /// An HTML page that names its feed at this address.
     Discovered(url::Url),
@@ -133,10 +137,17 @@ impl Pipeline {
             entry_prints: known_now.map(|known| known.to_bytes()),
         };
         let fetched = fetched.with_document(found, hint);
-        let mut report = self.claim(feed, &articles, &admissions, now, &fetched)?;
+        let Claimed {
+            mut report,
+            to_write,
+        } = self.claim(feed, &articles, &admissions, now, &fetched)?;
         let left_out = prints.as_ref().map_or(0, EntryPrints::left_out);
         report.unchanged += unchanged.len() + left_out;
-        Ok(Processed::Claimed { report, notes })
+        Ok(Processed::Claimed {
+            report,
+            notes,
+            to_write,
+        })
     }
 
     /// Parses a document, leaving out the entries of `known` it repeats, and identifies
@@ -278,7 +289,7 @@ impl Pipeline {
         admissions: &[Admission],
         now: DateTime<Utc>,
         fetched: &FetchRecord,
-    ) -> Result<ClaimReport, FeedError> {
+    ) -> Result<Claimed, FeedError> {
         let options = ClaimOptions {
             rewrite_updates: feed.on_update == OnUpdate::Rewrite,
             cross_feed_dedup: feed.dedup == Dedup::Global,
@@ -290,7 +301,7 @@ impl Pipeline {
             timezone: output.timezone,
             feed: &feed.name,
         };
-        Ok(self.store().claim(
+        Ok(self.store().claim_for_writing(
             &feed.name,
             articles,
             admissions,

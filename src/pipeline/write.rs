@@ -42,6 +42,34 @@ impl WrittenArticle {
     }
 }
 
+/// Files written and not yet flushed and marked written.
+#[derive(Debug)]
+pub(super) struct UnmarkedFiles {
+    /// The entries whose files were written.
+    pub(super) ids: Vec<i64>,
+    /// Their files.
+    pub(super) files: Vec<WrittenArticle>,
+    /// Entries left pending (a failed file or template, a feed no longer configured).
+    left: usize,
+    /// The first file that could not be written.
+    write_error: Option<WriteError>,
+    /// The first template that failed.
+    render_error: Option<TemplateError>,
+}
+
+impl UnmarkedFiles {
+    /// The files written, or why some entries were left pending (once the written ones
+    /// are marked).
+    pub(super) fn outcome(self) -> Result<Vec<WrittenArticle>, PipelineError> {
+        let left = self.left;
+        match (self.write_error, self.render_error) {
+            (Some(source), _) => Err(PipelineError::LeftPending { left, source }),
+            (None, Some(source)) => Err(PipelineError::Render { left, source }),
+            (None, None) => Ok(self.files),
+        }
+    }
+}
+
 /// What `tidings render` did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RenderReport {
@@ -113,14 +141,18 @@ impl Pipeline {
         }
     }
 
-    /// Writes the entries this pass claimed for `feed` and gives the feed's lease back
-    /// with their written marks: the end of the feed's pass.
-    pub(super) fn write_claimed(&self, feed: &str) -> Result<Vec<WrittenArticle>, PipelineError> {
-        let lease = HeldLease {
-            feed,
-            holder: &self.holder,
-        };
-        self.write_pending(Some(feed), Some(lease))
+    /// Writes the files of the entries this pass claimed for `feed`: `claimed` when the
+    /// claim handed them over, else its pending entries as stored. They are flushed and
+    /// marked written afterwards, with the feed's lease (`mark_in_group`).
+    pub(super) fn write_claimed(
+        &self,
+        feed: &str,
+        claimed: Option<Vec<StoredEntry>>,
+    ) -> Result<UnmarkedFiles, PipelineError> {
+        match claimed {
+            Some(entries) => self.write_entries(&entries, Some(feed)),
+            None => self.write_files(Some(feed)),
+        }
     }
 
     /// Writes the files of pending entries (of one feed, or all) and marks them written,
@@ -131,42 +163,57 @@ impl Pipeline {
         feed: Option<&str>,
         lease: Option<HeldLease<'_>>,
     ) -> Result<Vec<WrittenArticle>, PipelineError> {
+        let mut unmarked = self.write_files(feed)?;
+        self.flush_and_mark(&std::mem::take(&mut unmarked.ids), lease)?;
+        unmarked.outcome()
+    }
+
+    /// Renders and writes the files of pending entries (of one feed, or all), without
+    /// flushing them or marking them written.
+    fn write_files(&self, feed: Option<&str>) -> Result<UnmarkedFiles, PipelineError> {
         let pending = self.store().pending(feed)?;
-        let mut written = Vec::with_capacity(pending.len());
-        let mut files = Vec::with_capacity(pending.len());
-        let mut first_error: Option<WriteError> = None;
-        let mut render_error: Option<TemplateError> = None;
+        self.write_entries(&pending, feed)
+    }
+
+    /// Renders and writes the files of `pending` (entries of `feed`, or of any feed).
+    fn write_entries(
+        &self,
+        pending: &[StoredEntry],
+        feed: Option<&str>,
+    ) -> Result<UnmarkedFiles, PipelineError> {
+        let mut unmarked = UnmarkedFiles {
+            ids: Vec::with_capacity(pending.len()),
+            files: Vec::with_capacity(pending.len()),
+            left: 0,
+            write_error: None,
+            render_error: None,
+        };
         let titles = self.feed_titles(feed);
-        for entry in &pending {
+        for entry in pending {
             let text = match self.render_entry(entry, &titles) {
                 None => continue,
                 Some(Ok(text)) => text,
                 Some(Err(error)) => {
                     tracing::error!(feed = %entry.feed, error = %crate::error::ErrorChain(&error), "article left pending: its template failed");
-                    render_error.get_or_insert(error);
+                    unmarked.render_error.get_or_insert(error);
                     continue;
                 }
             };
             match write_atomic(&self.config.output.dir, &entry.path, text.as_bytes()) {
                 Ok(()) => {
-                    written.push(entry.id);
-                    files.push(WrittenArticle::of(entry, &self.config.output.dir));
+                    unmarked.ids.push(entry.id);
+                    unmarked
+                        .files
+                        .push(WrittenArticle::of(entry, &self.config.output.dir));
                 }
                 Err(error) => {
                     tracing::warn!(feed = %entry.feed, error = %crate::error::ErrorChain(&error), "article left pending");
-                    first_error.get_or_insert(error);
+                    unmarked.write_error.get_or_insert(error);
                 }
             }
         }
-        // The batch is flushed, then marked written (shared with the batches of other
-        // feeds that end meanwhile).
-        self.flush_and_mark(&written, lease)?;
-        let left = pending.len() - written.len();
-        match (first_error, render_error) {
-            (Some(source), _) => Err(PipelineError::LeftPending { left, source }),
-            (None, Some(source)) => Err(PipelineError::Render { left, source }),
-            (None, None) => Ok(files),
-        }
+        unmarked.left = pending.len() - unmarked.ids.len();
+        Ok(unmarked)
     }
 
     /// The title `feed` (each feed when `None`) gives itself, for templates: one query per

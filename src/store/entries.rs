@@ -9,8 +9,12 @@ use rusqlite::params;
 use super::{Store, StoreError, parse_timestamp, timestamp};
 use crate::article::Article;
 
+/// Whether the feed `?1` has pending entries.
+pub(super) const FEED_HAS_PENDING: &str =
+    "SELECT EXISTS (SELECT 1 FROM entries WHERE feed = ?1 AND state = 'pending')";
+
 /// A claimed entry as stored: where its file goes and what it says.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEntry {
     /// The row's id.
     pub id: i64,
@@ -104,8 +108,8 @@ impl Store {
         state: InState,
         feed: Option<&str>,
     ) -> Result<Vec<StoredEntry>, StoreError> {
-        let mut statement = self.conn.prepare_cached(state.query())?;
-        let rows = statement.query_map(params![feed], |row| {
+        let mut statement = self.conn.prepare_cached(state.query(feed.is_some()))?;
+        let rows = statement.query_map(rusqlite::params_from_iter(feed), |row| {
             Ok((
                 row.get::<_, i64>(0)?,
                 row.get::<_, String>(1)?,
@@ -237,29 +241,37 @@ impl Store {
 /// written into the text because SQLite prepared the statement again at every run when
 /// it was a bound value (the partial index of pending entries fits only a known value).
 #[derive(Debug, Clone, Copy)]
-enum InState {
+pub(super) enum InState {
     Pending,
     Written,
     Filtered,
 }
 
 impl InState {
-    fn query(self) -> &'static str {
+    /// The statement listing the entries in this state, of one feed (`?1`) when
+    /// `of_one_feed`. Two statements rather than `(?1 IS NULL OR feed = ?1)`, which SQLite
+    /// cannot answer from the (feed) index of pending entries.
+    pub(super) fn query(self, of_one_feed: bool) -> &'static str {
         macro_rules! in_state {
-            ($state:literal) => {
+            ($state:literal, $feed:literal) => {
                 concat!(
                     "SELECT e.id, e.feed, e.path, e.date, a.article, e.written_at IS NOT NULL, e.first_seen
                      FROM entries e LEFT JOIN articles a ON a.id = e.id
                      WHERE e.state = '",
                     $state,
-                    "' AND (?1 IS NULL OR e.feed = ?1) ORDER BY e.id"
+                    "'",
+                    $feed,
+                    " ORDER BY e.id"
                 )
             };
         }
-        match self {
-            InState::Pending => in_state!("pending"),
-            InState::Written => in_state!("written"),
-            InState::Filtered => in_state!("filtered"),
+        match (self, of_one_feed) {
+            (InState::Pending, true) => in_state!("pending", " AND e.feed = ?1"),
+            (InState::Pending, false) => in_state!("pending", ""),
+            (InState::Written, true) => in_state!("written", " AND e.feed = ?1"),
+            (InState::Written, false) => in_state!("written", ""),
+            (InState::Filtered, true) => in_state!("filtered", " AND e.feed = ?1"),
+            (InState::Filtered, false) => in_state!("filtered", ""),
         }
     }
 }
