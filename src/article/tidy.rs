@@ -82,8 +82,9 @@ fn ends_with_hard_break(line: &str) -> bool {
 /// conversion): C0 controls and DEL are single bytes, C1 controls (U+0080 to U+009F) all
 /// start with the byte 0xC2, which no other control does.
 fn may_hold_controls(text: &str) -> bool {
-    text.bytes()
-        .any(|b| (b < b' ' && b != b'\t' && b != b'\n') || b == 0x7f || b == 0xc2)
+    crate::feed::scan::any_byte(text.as_bytes(), |b| {
+        ((b < b' ') & (b != b'\t') & (b != b'\n')) | (b == 0x7f) | (b == 0xc2)
+    })
 }
 
 fn without_controls(line: &str) -> Cow<'_, str> {

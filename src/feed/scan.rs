@@ -29,6 +29,18 @@ fn find_bytes(haystack: &[u8], needle: &str) -> Option<usize> {
     }
 }
 
+/// Whether any byte of `bytes` `matches`: for the checks that run over every byte of every
+/// document or body. In blocks of 64 bytes without a branch inside a block, which the
+/// compiler turns into vector compares; a loop that stopped at each byte to ask was 2% of
+/// a cold fetch's instructions (three per byte of every document).
+pub fn any_byte(bytes: &[u8], matches: impl Fn(u8) -> bool) -> bool {
+    let mut blocks = bytes.chunks_exact(64);
+    let in_blocks = blocks
+        .by_ref()
+        .any(|block| block.iter().fold(false, |found, &b| found | matches(b)));
+    in_blocks || blocks.remainder().iter().any(|&b| matches(b))
+}
+
 /// Finders for the needles each document is searched for many times over (once per entry
 /// or per CDATA section). `memmem::find` builds its searcher at every call, and that cost
 /// more than many of the short searches it served (1% of a cold fetch's instructions).
