@@ -31,13 +31,13 @@ const ATOM_10: &str = "http://www.w3.org/2005/Atom";
 /// Applies every rewrite whose trigger the document shows.
 pub fn normalise_dialect(text: &str) -> Cow<'_, str> {
     let mut text = Cow::Borrowed(text);
-    if text.contains(NETSCAPE_RSS_090) {
+    if scan::find(&text, NETSCAPE_RSS_090).is_some() {
         text = Cow::Owned(text.replace(NETSCAPE_RSS_090, RSS_10));
     }
     if let Some(rewritten) = rss_root(&text) {
         text = Cow::Owned(rewritten);
     }
-    if text.contains(ATOM_03) {
+    if scan::find(&text, ATOM_03).is_some() {
         text = Cow::Owned(atom_03(&text));
     }
     // Decided item by item, never by counting the whole document: an item must read the
@@ -253,10 +253,10 @@ const ITEM_DATE_ELEMENTS: &[&str] = &[
 /// RSS items without a date of their own get a `pubDate` (RSS 0.9x/2.0) or `dc:date`
 /// (RSS 1.0) from the first of [`ITEM_DATE_ELEMENTS`] they carry.
 fn item_dates(text: &str) -> Option<String> {
-    let rdf = text.contains(":RDF");
+    let rdf = scan::find(text, ":RDF").is_some();
     let (target, target_name) = if rdf {
         // Only where the document declares the Dublin Core prefix.
-        if !text.contains("xmlns:dc=") {
+        if scan::find(text, "xmlns:dc=").is_none() {
             return None;
         }
         ("dc:date", "dc:date")

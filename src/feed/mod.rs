@@ -252,7 +252,7 @@ pub const ORIGINAL_LINK_REL: &str = "feedburner:origLink";
 /// document order; nothing when the entries cannot be matched to the document's one by one.
 fn attach_original_links(feed: &mut Feed, text: &str) {
     use crate::html::Token;
-    if !text.contains("origLink") {
+    if scan::find(text, "origLink").is_none() {
         return;
     }
     let mut links: Vec<Option<String>> = Vec::new();
