@@ -71,6 +71,7 @@ pub use render::{
 pub use runtime::{build_runtime, limit_allocator_arenas};
 pub use schedule::{Schedule, ScheduleError, Timing};
 pub use store::{
-    Admission, ClaimOptions, ClaimReport, Claimed, FeedIdentity, FeedState, FeedStatus,
-    FetchRecord, HeldLease, HookStatus, Store, StoreError, StoredEntry, lease_holder_name,
+    Admission, ClaimOptions, ClaimReport, Claimed, EncodedArticle, FeedIdentity, FeedState,
+    FeedStatus, FetchRecord, HeldLease, HookStatus, Store, StoreError, StoredEntry,
+    lease_holder_name,
 };

@@ -273,8 +273,12 @@ fn claim_for_writing(
         rewrite_updates: true,
         cross_feed_dedup: true,
     };
+    let encoded: Vec<tidings::EncodedArticle<'_>> = articles
+        .iter()
+        .map(|article| tidings::EncodedArticle::new(article).expect("encoded"))
+        .collect();
     store
-        .claim_for_writing(feed, articles, &[], options, now, &paths, None)
+        .claim_for_writing(feed, &encoded, &[], options, now, &paths, None)
         .expect("claim")
 }
 

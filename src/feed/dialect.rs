@@ -256,9 +256,7 @@ fn item_dates(text: &str) -> Option<String> {
     let rdf = scan::find(text, ":RDF").is_some();
     let (target, target_name) = if rdf {
         // Only where the document declares the Dublin Core prefix.
-        if scan::find(text, "xmlns:dc=").is_none() {
-            return None;
-        }
+        scan::find(text, "xmlns:dc=")?;
         ("dc:date", "dc:date")
     } else {
         ("pubDate", "pubDate")

@@ -18,8 +18,8 @@ use crate::fetch::Document;
 use crate::filter::Verdict;
 use crate::output::ArticlePaths;
 use crate::store::{
-    Admission, ClaimOptions, ClaimReport, Claimed, DocumentRecord, FeedIdentity, FetchRecord,
-    StoredEntry,
+    Admission, ClaimOptions, ClaimReport, Claimed, DocumentRecord, EncodedArticle, FeedIdentity,
+    FetchRecord, StoredEntry,
 };
 
 /// What a document turned out to be.
@@ -301,9 +301,14 @@ impl Pipeline {
             timezone: output.timezone,
             feed: &feed.name,
         };
+        // Encoded before the database is locked, so that the other threads wait less.
+        let encoded = articles
+            .iter()
+            .map(EncodedArticle::new)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(self.store().claim_for_writing(
             &feed.name,
-            articles,
+            &encoded,
             admissions,
             options,
             now,

@@ -28,7 +28,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, TransactionBehavior};
 
-pub use claim::{Admission, ClaimOptions, ClaimReport, Claimed};
+pub use claim::{Admission, ClaimOptions, ClaimReport, Claimed, EncodedArticle};
 pub use entries::StoredEntry;
 pub use feeds::{DocumentRecord, FeedIdentity, FeedState, FeedStatus, FetchRecord, HookStatus};
 pub use lease::{HeldLease, lease_holder_name};
