@@ -3,6 +3,7 @@
 //!     cargo bench --bench pipeline                      # 1000 feeds x 50 items
 //!     cargo bench --bench pipeline -- --quick           # 100 feeds x 20 items
 //!     cargo bench --bench pipeline -- --feeds 200 --items 50
+//!     cargo bench --bench pipeline -- --feeds 200 --items 50 --rounds 5
 //!
 //! The farm runs in a child process (this binary with `--serve`), so the CPU time and
 //! peak memory reported are the pipeline's alone. Passes: cold (empty database and
@@ -10,8 +11,10 @@
 //! stage floors on the same bytes: fetch only (tidings' client, 16 in flight), parse only,
 //! convert only, render only (the built-in layout), write only, SQLite only.
 //! When `newsboat` is on the PATH (Debian package `newsboat`), its cold `-x reload` of the
-//! same farm runs first and the ratio is printed in the same run. CPU is shown as user +
-//! sys for every pass.
+//! same farm runs before each cold pass of tidings, in rounds (3, or `--rounds N`; 1 with
+//! `--quick`), each round from its own empty cache, database and output; every round's
+//! ratio is printed and their median is the figure. CPU is shown as user + sys for every
+//! pass.
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
@@ -339,6 +342,18 @@ fn run_pass(runtime: &tokio::runtime::Runtime, config: &tidings::config::Config)
     totals.new
 }
 
+/// The middle value (the mean of the two middle ones for an even count).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    if sorted.len().is_multiple_of(2) && middle > 0 {
+        (sorted[middle - 1] + sorted[middle]) / 2.0
+    } else {
+        sorted.get(middle).copied().unwrap_or(0.0)
+    }
+}
+
 fn argument(args: &[String], name: &str, default: usize) -> usize {
     args.iter()
         .position(|a| a == name)
@@ -352,6 +367,7 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     let feeds = argument(&args, "--feeds", if quick { 100 } else { 1000 });
     let items = argument(&args, "--items", if quick { 20 } else { 50 });
+    let rounds = argument(&args, "--rounds", if quick { 1 } else { 3 }).max(1);
     if args.iter().any(|a| a == "--serve") {
         serve(feeds, items);
         return;
@@ -362,9 +378,6 @@ fn main() {
         std::env::var_os("TIDINGS_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from),
     )
     .expect("temp dir");
-    let text = config_text(dir.path(), farm.port, feeds);
-    let config =
-        tidings::config::parse(&text, Path::new("bench.toml"), dir.path()).expect("config");
     let runtime = tidings::build_runtime().expect("runtime");
     println!(
         "tidings pipeline benchmark: {feeds} feeds x {items} items (10% Atom, gzip, ETag), {} cores",
@@ -375,27 +388,53 @@ fn main() {
         "peak rss before the first pass: {:.1} MiB",
         usage().1 as f64 / 1024.0
     );
-    // newsboat first, on the same farm and the same cold start, so the ratio compares one
-    // moment of this machine.
-    let newsboat = run_newsboat(dir.path(), farm.port, feeds, items);
-    if let Some(newsboat) = &newsboat {
-        print(newsboat);
+    // newsboat and tidings take turns, each round on the same farm from the same cold
+    // start (an empty cache, database and output folder of the round's own), so every
+    // ratio compares one moment of this machine; the median of the rounds is the figure.
+    let mut colds = Vec::with_capacity(rounds);
+    let mut ratios = Vec::with_capacity(rounds);
+    let mut config = None;
+    for round in 0..rounds {
+        let round_dir = dir.path().join(format!("round-{round}"));
+        let newsboat = run_newsboat(&round_dir, farm.port, feeds, items);
+        if let Some(newsboat) = &newsboat {
+            print(newsboat);
+        }
+        let text = config_text(&round_dir, farm.port, feeds);
+        let round_config =
+            tidings::config::parse(&text, Path::new("bench.toml"), &round_dir).expect("config");
+        let mut written = 0;
+        let cold = measure("cold", feeds * items, || {
+            written = run_pass(&runtime, &round_config)
+        });
+        assert_eq!(written, feeds * items, "every entry written");
+        print(&cold);
+        if let Some(newsboat) = &newsboat {
+            let ratio = newsboat.wall.as_secs_f64() / cold.wall.as_secs_f64();
+            println!(
+                "round {}: tidings cold is {ratio:.2}x faster than newsboat (wall), {:.2}x its CPU (user {:.2}x, sys {:.2}x)",
+                round + 1,
+                cold.cpu / newsboat.cpu,
+                cold.user / newsboat.user.max(1e-9),
+                cold.sys / newsboat.sys.max(1e-9)
+            );
+            ratios.push(ratio);
+        }
+        colds.push(cold);
+        config = Some(round_config);
     }
-    let mut written = 0;
-    let cold = measure("cold", feeds * items, || {
-        written = run_pass(&runtime, &config)
-    });
-    assert_eq!(written, feeds * items, "every entry written");
-    print(&cold);
-    if let Some(newsboat) = &newsboat {
+    let config = config.expect("at least one round");
+    if !ratios.is_empty() {
+        let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}x")).collect();
         println!(
-            "side by side: tidings cold is {:.2}x faster than newsboat (wall), {:.2}x its CPU (user {:.2}x, sys {:.2}x)",
-            newsboat.wall.as_secs_f64() / cold.wall.as_secs_f64(),
-            cold.cpu / newsboat.cpu,
-            cold.user / newsboat.user.max(1e-9),
-            cold.sys / newsboat.sys.max(1e-9)
+            "side by side: tidings cold is {:.2}x faster than newsboat (wall, median of {} rounds: {})",
+            median(&ratios),
+            ratios.len(),
+            shown.join(", ")
         );
     }
+    let cold_cpu = median(&colds.iter().map(|c| c.cpu).collect::<Vec<_>>());
+    let mut written = 0;
     let warm = measure("warm (304)", 0, || written = run_pass(&runtime, &config));
     assert_eq!(written, 0);
     print(&warm);
@@ -572,9 +611,10 @@ fn main() {
     print(&sqlite);
     let floor = fetch.cpu + parse.cpu + convert.cpu + render.cpu + write.cpu + sqlite.cpu;
     println!(
-        "cold CPU {:.2} s vs the sum of the stage floors {:.2} s: {:.2}x",
-        cold.cpu,
+        "cold CPU {:.2} s (median of {} rounds) vs the sum of the stage floors {:.2} s: {:.2}x",
+        cold_cpu,
+        colds.len(),
         floor,
-        cold.cpu / floor
+        cold_cpu / floor
     );
 }
