@@ -169,7 +169,7 @@ pub fn tidy_fragment_tree(html: &str) -> Option<Handle> {
             }
             let (decoded, used) = character_reference(&html[at + 1..])?;
             match decoded {
-                Some(text) => builder.text(&text),
+                Some(decoded) => builder.text(decoded.encode(&mut [0; 8])),
                 None => builder.text("&"),
             }
             at += 1 + used;
@@ -504,7 +504,7 @@ fn attribute_value(raw: &str) -> Option<Cow<'_, str>> {
         out.push_str(&rest[..amp]);
         let (decoded, used) = character_reference(&rest[amp + 1..])?;
         match decoded {
-            Some(text) => out.push_str(&text),
+            Some(decoded) => out.push_str(decoded.encode(&mut [0; 8])),
             None => out.push('&'),
         }
         rest = &rest[amp + 1 + used..];
@@ -540,7 +540,7 @@ fn end_tag(html: &str, from: usize) -> Option<(Cow<'_, str>, usize)> {
 /// stands for (`None`: the `&` is text) and how many bytes after the `&` it used; `None`
 /// overall for the cases not followed here (numbers without `;` or outside the plain
 /// range, names whose match lacks its `;`, which text and attributes read differently).
-fn character_reference(after: &str) -> Option<(Option<String>, usize)> {
+fn character_reference(after: &str) -> Option<(Option<Decoded>, usize)> {
     let bytes = after.as_bytes();
     match bytes.first() {
         Some(b'#') => numeric_reference(after),
@@ -549,7 +549,7 @@ fn character_reference(after: &str) -> Option<(Option<String>, usize)> {
     }
 }
 
-fn numeric_reference(after: &str) -> Option<(Option<String>, usize)> {
+fn numeric_reference(after: &str) -> Option<(Option<Decoded>, usize)> {
     let bytes = after.as_bytes();
     let (radix, digits_from) = match bytes.get(1) {
         Some(b'x' | b'X') => (16, 2),
@@ -569,10 +569,28 @@ fn numeric_reference(after: &str) -> Option<(Option<String>, usize)> {
         return None;
     }
     let character = char::from_u32(number)?;
-    Some((Some(character.to_string()), digits_from + digits + 1))
+    Some((Some(Decoded::one(character)), digits_from + digits + 1))
 }
 
-fn named_reference(after: &str) -> Option<(Option<String>, usize)> {
+/// The names most entry HTML uses (`&amp;` in every link with a query), each with its
+/// `;`: no longer name begins with one of them, so they are the longest match the table
+/// walk below would find, without its hash lookup per character.
+const COMMON_NAMES: [(&str, char); 6] = [
+    ("amp;", '&'),
+    ("lt;", '<'),
+    ("gt;", '>'),
+    ("quot;", '"'),
+    ("nbsp;", '\u{a0}'),
+    ("apos;", '\''),
+];
+
+fn named_reference(after: &str) -> Option<(Option<Decoded>, usize)> {
+    if let Some((name, character)) = COMMON_NAMES
+        .iter()
+        .find(|(name, _)| after.starts_with(name))
+    {
+        return Some((Some(Decoded::one(*character)), name.len()));
+    }
     let entities = &html5ever::data::NAMED_ENTITIES;
     // The longest full match among the names the text runs through (the table holds
     // every prefix of every name, with (0, 0) for a prefix that is no name itself).
@@ -595,12 +613,43 @@ fn named_reference(after: &str) -> Option<(Option<String>, usize)> {
         // Legacy names without their `;` follow rules this builder leaves to html5ever.
         return None;
     }
-    let mut text = String::new();
-    text.push(char::from_u32(first)?);
-    if second != 0 {
-        text.push(char::from_u32(second)?);
+    let second = match second {
+        0 => None,
+        code => Some(char::from_u32(code)?),
+    };
+    let decoded = Decoded {
+        first: char::from_u32(first)?,
+        second,
+    };
+    Some((Some(decoded), length))
+}
+
+/// What a character reference stands for: one character, or two for a few named ones.
+/// Kept inline (a reference was a heap-allocated `String` each, in every link's query).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Decoded {
+    first: char,
+    second: Option<char>,
+}
+
+impl Decoded {
+    fn one(character: char) -> Decoded {
+        Decoded {
+            first: character,
+            second: None,
+        }
     }
-    Some((Some(text), length))
+
+    /// The characters as UTF-8 in `buffer` (two characters take at most 8 bytes).
+    fn encode(self, buffer: &mut [u8; 8]) -> &str {
+        let first = self.first.len_utf8();
+        self.first.encode_utf8(&mut buffer[..first]);
+        let end = match self.second {
+            Some(second) => first + second.encode_utf8(&mut buffer[first..]).len(),
+            None => first,
+        };
+        std::str::from_utf8(&buffer[..end]).unwrap_or_default()
+    }
 }
 
 /// A text form of a tree (elements with their attributes, text, comments), for comparing
@@ -657,6 +706,23 @@ mod tests {
         taken("<P CLASS=a class=b>AT&T <img src=x alt='&lt;'/><br/></P >");
         taken("");
         taken("text only &#x41;&#65; < 3");
+    }
+
+    #[test]
+    fn character_references_are_decoded_as_html5ever_decodes_them() {
+        // The common names taken without the table walk, in text and in attributes; two
+        // characters for one name; names that begin like a common one; numbers.
+        taken(
+            "<p title=\"&quot;a&quot; &lt;b&gt; &amp;c &nbsp;d &apos;e\">&amp; &lt;&gt; &quot;&nbsp;&apos;</p>",
+        );
+        taken(
+            "<p title=\"&NotEqualTilde; &ltimes;\">&NotEqualTilde; &ltimes; &gtrdot; &amp;amp;</p>",
+        );
+        taken("<a href=\"/?a=1&amp;b=&#x2603;&#9731;\">&#x1F600; &#169;</a>");
+        for (name, character) in COMMON_NAMES {
+            let walked = html5ever::data::NAMED_ENTITIES.get(name).copied();
+            assert_eq!(walked, Some((u32::from(character), 0)), "{name}");
+        }
     }
 
     #[test]

@@ -413,10 +413,16 @@ impl Sanitizer<'_> {
 
     /// Sanitises the children of `node` in place.
     fn clean_children(&mut self, node: &Handle, depth: usize) {
-        // Taken out rather than copied: nothing below reads `node`'s own children.
-        let children: Vec<Handle> = std::mem::take(&mut *node.children.borrow_mut());
-        let mut kept: Vec<Handle> = Vec::with_capacity(children.len());
-        for child in children {
+        // Taken out rather than copied: nothing below reads `node`'s own children. What is
+        // kept is written back into the same list (every child gives at most one node), so
+        // cleaning a node allocates no list of its own.
+        let mut children: Vec<Handle> = std::mem::take(&mut *node.children.borrow_mut());
+        let mut kept = Kept {
+            list: &mut children,
+            len: 0,
+        };
+        for index in 0..kept.list.len() {
+            let child = Rc::clone(&kept.list[index]);
             match &child.data {
                 NodeData::Element { name, .. } => {
                     // HTML names come lowercase from either parser; foreign (SVG) ones
@@ -449,10 +455,12 @@ impl Sanitizer<'_> {
                 _ => {}
             }
         }
-        for child in &kept {
+        let len = kept.len;
+        children.truncate(len);
+        for child in &children {
             child.parent.set(Some(Rc::downgrade(node)));
         }
-        *node.children.borrow_mut() = kept;
+        *node.children.borrow_mut() = children;
     }
 
     /// Cleans one element's attributes; false when the element should go (an image with
@@ -465,6 +473,31 @@ impl Sanitizer<'_> {
             self.first_image = attr(&attrs.borrow(), "src").and_then(|s| Url::parse(&s).ok());
         }
         keep
+    }
+}
+
+/// The children a node keeps, written over the front of its own list: the `len` first
+/// are kept, the rest are the children not yet read or dropped.
+struct Kept<'a> {
+    list: &'a mut Vec<Handle>,
+    len: usize,
+}
+
+impl Kept<'_> {
+    /// Keeps `node` after those kept so far. Never past the child being read, since each
+    /// child gives at most one node.
+    fn push(&mut self, node: Handle) {
+        match self.list.get_mut(self.len) {
+            Some(slot) => *slot = node,
+            None => self.list.push(node),
+        }
+        self.len += 1;
+    }
+
+    fn extend(&mut self, nodes: impl IntoIterator<Item = Handle>) {
+        for node in nodes {
+            self.push(node);
+        }
     }
 }
 
