@@ -207,8 +207,9 @@ fn written_as_parsed(raw: &str) -> Option<UrlParts> {
     let path = &raw[host_end..path_end];
     if !plain_characters(path, b"/")
         || path
-            .split('/')
-            .any(|segment| segment == "." || segment == "..")
+            .as_bytes()
+            .split(|&b| b == b'/')
+            .any(|segment| segment == b"." || segment == b"..")
     {
         return None;
     }
@@ -273,7 +274,9 @@ fn without_tracking(query: &str) -> String {
 }
 
 fn is_tracking_pair(pair: &str) -> bool {
-    let name = pair.split('=').next().unwrap_or(pair);
+    // Byte searches: a `split` or a `contains` of chars sets up a searcher per call, and
+    // this runs for every parameter of every link.
+    let name = memchr::memchr(b'=', pair.as_bytes()).map_or(pair, |at| &pair[..at]);
     is_tracking_parameter(&percent_decode(name))
 }
 
@@ -283,7 +286,12 @@ fn has_tracking_parameter(query: &str) -> bool {
 
 /// Google's hosts (`google.com`, `www.google.de`, …), whose `/url` path is a redirect.
 fn is_google_host(host: &str) -> bool {
-    let host = host.trim_start_matches("www.");
+    // A loop of `strip_prefix` rather than `trim_start_matches`, which builds a substring
+    // searcher on every call (a tenth of the time of checking a link).
+    let mut host = host;
+    while let Some(rest) = host.strip_prefix("www.") {
+        host = rest;
+    }
     host == "google.com" || host.starts_with("google.")
 }
 
@@ -317,7 +325,7 @@ pub fn strip_tracking(url: &mut Url) {
 }
 
 fn percent_decode(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains(['%', '+']) {
+    if memchr::memchr2(b'%', b'+', text.as_bytes()).is_none() {
         return std::borrow::Cow::Borrowed(text);
     }
     url::form_urlencoded::parse(format!("{text}=").as_bytes())
