@@ -234,6 +234,21 @@ impl ArticlePaths<'_> {
             .render(self.feed, &date.with_timezone(&self.timezone), slug, id)
     }
 
+    /// Looks on disk for the [`preferred`](Self::preferred) path of an article before
+    /// the store is locked: the claim then needs no file system call for a path found
+    /// free ([`choose_after`](Self::choose_after)). Under the store's lock every other
+    /// thread waits, and a lookup can wait on the disk (ext4 reading a folder's blocks).
+    pub fn probe(&self, title: &str, id: &str, date: DateTime<chrono::Utc>) -> PathProbe {
+        let preferred = self.preferred(title, id, date);
+        // What `choose` reads as free: nothing there, or nothing it can see.
+        let free_on_disk = !self.dir.join(&preferred).exists();
+        PathProbe {
+            preferred,
+            date,
+            free_on_disk,
+        }
+    }
+
     /// The path of a new article: the [`preferred`](Self::preferred) one, or the first of
     /// its `-2`, `-3`… variants that neither `taken` (a path the store gave another entry)
     /// nor a file on disk that tidings does not know about already holds. A file that
@@ -244,14 +259,34 @@ impl ArticlePaths<'_> {
         title: &str,
         id: &str,
         date: DateTime<chrono::Utc>,
+        taken: impl FnMut(&Path) -> Result<bool, E>,
+        is_this_article: impl Fn(&str) -> bool,
+    ) -> Result<PathBuf, E> {
+        let unprobed = PathProbe {
+            preferred: self.preferred(title, id, date),
+            date,
+            free_on_disk: false,
+        };
+        self.choose_after(&unprobed, taken, is_this_article)
+    }
+
+    /// [`choose`](Self::choose) from a [`probe`](Self::probe): a preferred path the probe
+    /// found free is only asked of `taken`. A file made there since the probe is the same
+    /// race as one made between the claim and the write, which the write's rename settles.
+    pub fn choose_after<E>(
+        &self,
+        probe: &PathProbe,
         mut taken: impl FnMut(&Path) -> Result<bool, E>,
         is_this_article: impl Fn(&str) -> bool,
     ) -> Result<PathBuf, E> {
-        let preferred = self.preferred(title, id, date);
+        let preferred = &probe.preferred;
         let mut path = preferred.clone();
         let mut attempt = 1;
         loop {
             if !taken(&path)? {
+                if attempt == 1 && probe.free_on_disk {
+                    return Ok(path);
+                }
                 let on_disk = self.dir.join(&path);
                 match std::fs::read_to_string(&on_disk) {
                     // One failed open says so (no second call to ask whether it exists).
@@ -263,11 +298,28 @@ impl ArticlePaths<'_> {
             }
             attempt += 1;
             path = if self.template.unique_in_folder {
-                with_folder_suffix(&preferred, attempt)
+                with_folder_suffix(preferred, attempt)
             } else {
-                with_collision_suffix(&preferred, attempt)
+                with_collision_suffix(preferred, attempt)
             };
         }
+    }
+}
+
+/// An article's preferred path, and whether the disk held nothing there when
+/// [`ArticlePaths::probe`] looked.
+#[derive(Debug, Clone)]
+pub struct PathProbe {
+    preferred: PathBuf,
+    /// The date the path was made from: a probe is only used for the same date.
+    date: DateTime<chrono::Utc>,
+    free_on_disk: bool,
+}
+
+impl PathProbe {
+    /// Whether this probe was made from `date`.
+    pub fn is_for(&self, date: DateTime<chrono::Utc>) -> bool {
+        self.date == date
     }
 }
 

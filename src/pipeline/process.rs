@@ -301,10 +301,11 @@ impl Pipeline {
             timezone: output.timezone,
             feed: &feed.name,
         };
-        // Encoded before the database is locked, so that the other threads wait less.
+        // Encoded, and their paths looked for on disk, before the database is locked, so
+        // that the other threads wait less.
         let encoded = articles
             .iter()
-            .map(EncodedArticle::new)
+            .map(|article| EncodedArticle::probed(article, &paths, now))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(self.store().claim_for_writing(
             &feed.name,

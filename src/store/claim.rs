@@ -3,13 +3,14 @@
 //! a story another feed already wrote (recorded as a duplicate), or known and unchanged.
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{FetchRecord, Store, StoreError, StoredEntry, parse_timestamp, path_text, timestamp};
 use crate::article::{Article, Identity};
-use crate::output::ArticlePaths;
+use crate::output::{ArticlePaths, PathProbe};
 
 /// The key prefix of entries `tidings reindex` found on disk: the next claim of the same
 /// story takes such a row over under the story's real key.
@@ -86,7 +87,7 @@ impl Store {
     ) -> Result<ClaimReport, StoreError> {
         let encoded = articles
             .iter()
-            .map(EncodedArticle::new)
+            .map(|article| EncodedArticle::probed(article, paths, now))
             .collect::<Result<Vec<_>, _>>()?;
         self.claim_for_writing(feed, &encoded, admissions, options, now, paths, fetch)
             .map(|claimed| claimed.report)
@@ -189,6 +190,8 @@ pub struct EncodedArticle<'a> {
     article: &'a Article,
     content_hash: String,
     json: String,
+    /// Its preferred path, looked for on disk before the store was locked.
+    path: Option<PathProbe>,
 }
 
 impl<'a> EncodedArticle<'a> {
@@ -198,6 +201,22 @@ impl<'a> EncodedArticle<'a> {
             article,
             content_hash: article.content_hash(),
             json: serde_json::to_string(article)?,
+            path: None,
+        })
+    }
+
+    /// [`EncodedArticle::new`], with its preferred path under `paths` looked for on disk
+    /// ([`ArticlePaths::probe`]), for a claim at `now`: the path and the probe are work
+    /// the claim then does not do while it holds the store.
+    pub fn probed(
+        article: &'a Article,
+        paths: &ArticlePaths<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<EncodedArticle<'a>, StoreError> {
+        let probe = paths.probe(&article.title, &article.short_id(), article.date(now));
+        Ok(EncodedArticle {
+            path: Some(probe),
+            ..EncodedArticle::new(article)?
         })
     }
 }
@@ -456,13 +475,20 @@ impl<'tx> Claim<'tx> {
         let date = article.date(self.now);
         let path_used = &mut self.path_used;
         let feed = self.feed;
-        let path = paths.choose(
-            &article.title,
-            &article.short_id(),
-            date,
-            |candidate| path_used.exists([path_text(candidate)]),
-            |text| crate::render::is_rendering_of(text, feed, article),
-        )?;
+        let taken = |candidate: &Path| path_used.exists([path_text(candidate)]);
+        let is_this_article = |text: &str| crate::render::is_rendering_of(text, feed, article);
+        let path = match &encoded.path {
+            Some(probe) if probe.is_for(date) => {
+                paths.choose_after(probe, taken, is_this_article)?
+            }
+            _ => paths.choose(
+                &article.title,
+                &article.short_id(),
+                date,
+                taken,
+                is_this_article,
+            )?,
+        };
         let stored_path = path_text(&path);
         let id = self.insert.insert(params![
             self.feed,
