@@ -245,6 +245,58 @@ fn article_paths_take_a_suffix_when_the_store_or_the_disk_has_the_path() {
     assert_eq!(untitled, PathBuf::from("blog/2025/2025-01-01-abc.md"));
 }
 
+#[test]
+fn a_probe_taken_before_the_claim_decides_like_choose() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let template = PathTemplate::parse("{feed}/{slug}.md").expect("template");
+    let paths = ArticlePaths {
+        dir: dir.path(),
+        template: &template,
+        timezone: chrono_tz::Tz::UTC,
+        feed: "blog",
+    };
+    let date = time("2025-03-01T08:00:00Z");
+    let free = paths.probe("Hello", "abc", date);
+    assert!(free.is_for(date));
+    assert!(!free.is_for(time("2025-03-02T08:00:00Z")));
+    // Free on disk when probed: the store alone decides.
+    let chosen = paths
+        .choose_after(&free, |_| Ok::<_, ()>(false), |_| false)
+        .expect("path");
+    assert_eq!(chosen, PathBuf::from("blog/hello.md"));
+    let in_store = paths
+        .choose_after(
+            &free,
+            |p| Ok::<_, ()>(p == Path::new("blog/hello.md")),
+            |_| false,
+        )
+        .expect("path");
+    assert_eq!(in_store, PathBuf::from("blog/hello-2.md"));
+    // Someone else's file there when probed: a twin, as `choose` gives.
+    std::fs::create_dir_all(dir.path().join("blog")).expect("mkdir");
+    std::fs::write(dir.path().join("blog/hello.md"), "someone else's").expect("write");
+    let held = paths.probe("Hello", "abc", date);
+    let chosen = paths
+        .choose_after(&held, |_| Ok::<_, ()>(false), |_| false)
+        .expect("path");
+    assert_eq!(chosen, PathBuf::from("blog/hello-2.md"));
+    assert_eq!(
+        chosen,
+        paths
+            .choose("Hello", "abc", date, |_| Ok::<_, ()>(false), |_| false)
+            .expect("path")
+    );
+    // And this article's own file (a lost database) is still adopted.
+    let adopted = paths
+        .choose_after(
+            &held,
+            |_| Ok::<_, ()>(false),
+            |text| text == "someone else's",
+        )
+        .expect("path");
+    assert_eq!(adopted, PathBuf::from("blog/hello.md"));
+}
+
 fn claim(
     store: &mut Store,
     dir: &Path,
