@@ -316,9 +316,15 @@ impl Pipeline {
                 let mut processed =
                     p.process_document(&feed_config, &document, catch_up, fetched)?;
                 let written = match &mut processed {
-                    Processed::Claimed { to_write, .. } if write_at_once => {
-                        Some(p.write_claimed(&feed_config.name, to_write.take())?)
-                    }
+                    Processed::Claimed {
+                        to_write,
+                        feed_title,
+                        ..
+                    } if write_at_once => Some(p.write_claimed(
+                        &feed_config.name,
+                        to_write.take(),
+                        feed_title.as_deref(),
+                    )?),
                     _ => None,
                 };
                 Ok::<_, FeedError>((processed, written))
@@ -333,7 +339,8 @@ impl Pipeline {
                         self.fetch_pages_and_images(feed, attempt).await?;
                         let name = feed.name.clone();
                         // Pages and images changed the stored articles: read them back.
-                        self.blocking(move |p| p.write_claimed(&name, None)).await?
+                        self.blocking(move |p| p.write_claimed(&name, None, None))
+                            .await?
                     }
                 };
                 // The files are written: another feed can start while they are flushed.

@@ -33,6 +33,9 @@ pub enum Processed {
         /// The entries to write, when the claim could hand them over (else they are read
         /// from the database).
         to_write: Option<Vec<StoredEntry>>,
+        /// The title the feed gives itself, as the claim recorded it: the templates'
+        /// feed title for the entries handed over, without asking the store again.
+        feed_title: Option<String>,
     },
     /// An HTML page that names its feed at this address.
     Discovered(url::Url),
@@ -132,6 +135,7 @@ impl Pipeline {
             let context = context_digest(&context, max_field_bytes);
             KnownDocument::after(prints, context, &guid_keys, known.as_ref())
         });
+        let feed_title = title.clone();
         let found = DocumentRecord {
             identity: FeedIdentity { title, site_url },
             entry_prints: known_now.map(|known| known.to_bytes()),
@@ -147,6 +151,7 @@ impl Pipeline {
             report,
             notes,
             to_write,
+            feed_title,
         })
     }
 
