@@ -372,7 +372,7 @@ fn main() {
         serve(feeds, items);
         return;
     }
-    tidings::limit_allocator_arenas();
+    tidings::tune_allocator();
     let farm = start_farm(feeds, items);
     let dir = tempfile::tempdir_in(
         std::env::var_os("TIDINGS_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from),

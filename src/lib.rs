@@ -68,7 +68,7 @@ pub use render::{
     ArticleContext, ArticleTemplate, RenderSettings, TemplateError as ArticleTemplateError,
     article_context, render_article, yaml_double_quoted,
 };
-pub use runtime::{build_runtime, limit_allocator_arenas};
+pub use runtime::{build_runtime, tune_allocator};
 pub use schedule::{Schedule, ScheduleError, Timing};
 pub use store::{
     Admission, ClaimOptions, ClaimReport, Claimed, EncodedArticle, FeedIdentity, FeedState,

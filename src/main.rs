@@ -147,7 +147,7 @@ const EXIT_STORE: u8 = 3;
 const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
-    tidings::limit_allocator_arenas();
+    tidings::tune_allocator();
     let cli = Cli::parse();
     init_logging(&cli);
     let config = match load_config(&cli) {

@@ -139,12 +139,14 @@ fn is_space(byte: u8) -> bool {
 /// The document html5ever would build from `html`, or `None` when `html` needs more of
 /// the HTML parsing algorithm than a stack of open elements.
 pub fn tidy_fragment_tree(html: &str) -> Option<Handle> {
-    if html.contains('\0') {
+    // One scan for both bytes (`str::contains` twice was 4% of conversion).
+    let has_nul_or_cr = memchr::memchr2(b'\0', b'\r', html.as_bytes()).is_some();
+    if has_nul_or_cr && html.contains('\0') {
         return None;
     }
     // The input stream's preprocessing: every CR LF and lone CR becomes LF.
     let normalised;
-    let html = if html.contains('\r') {
+    let html = if has_nul_or_cr && html.contains('\r') {
         normalised = html.replace("\r\n", "\n").replace('\r', "\n");
         normalised.as_str()
     } else {
@@ -366,7 +368,12 @@ impl Builder {
                 // Deeper trees are measured and parsed by the caller's other path.
                 return None;
             }
-            self.open.push((node, LocalName::from(name)));
+            // The node's own name: a second `LocalName::from` would hash the name again.
+            let local = match &node.data {
+                NodeData::Element { name, .. } => name.local.clone(),
+                _ => LocalName::from(name),
+            };
+            self.open.push((node, local));
         }
         if matches!(name, "pre" | "listing") {
             self.after_pre = true;
