@@ -294,11 +294,13 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The named feeds (all when none are named) and a pipeline over the database; `None`
+/// The named feeds (all when none are named) and a pipeline over the database, opened by
+/// `open` ([`Pipeline::open`], or [`Pipeline::open_for_fetching`] for a fetch); `None`
 /// (after saying why) when a name is unknown.
 fn open_pipeline(
     config: Config,
     names: &[String],
+    open: fn(Config) -> Result<Arc<Pipeline>, tidings::PipelineError>,
 ) -> anyhow::Result<Option<(Vec<FeedConfig>, Arc<Pipeline>)>> {
     let feeds = match config.select_feeds(names) {
         Ok(feeds) => feeds,
@@ -307,7 +309,7 @@ fn open_pipeline(
             return Ok(None);
         }
     };
-    Ok(Some((feeds, Pipeline::open(config)?)))
+    Ok(Some((feeds, open(config)?)))
 }
 
 fn fetch(
@@ -317,7 +319,7 @@ fn fetch(
     metrics_file: Option<&std::path::Path>,
     verbose: bool,
 ) -> anyhow::Result<ExitCode> {
-    let Some((feeds, pipeline)) = open_pipeline(config, names)? else {
+    let Some((feeds, pipeline)) = open_pipeline(config, names, Pipeline::open_for_fetching)? else {
         return Ok(ExitCode::from(EXIT_USAGE));
     };
     // Articles claimed by an earlier run that stopped before writing them come first.
@@ -547,7 +549,7 @@ impl Progress {
 }
 
 fn render(config: Config, names: &[String]) -> anyhow::Result<ExitCode> {
-    let Some((feeds, pipeline)) = open_pipeline(config, names)? else {
+    let Some((feeds, pipeline)) = open_pipeline(config, names, Pipeline::open)? else {
         return Ok(ExitCode::from(EXIT_USAGE));
     };
     let report = pipeline.render_written(&feeds)?;
@@ -579,7 +581,7 @@ fn prune(config: &Config, days: u32) -> anyhow::Result<ExitCode> {
 }
 
 fn reindex(config: Config) -> anyhow::Result<ExitCode> {
-    let Some((_, pipeline)) = open_pipeline(config, &[])? else {
+    let Some((_, pipeline)) = open_pipeline(config, &[], Pipeline::open)? else {
         return Ok(ExitCode::from(EXIT_USAGE));
     };
     let report = pipeline.reindex()?;

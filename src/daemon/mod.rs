@@ -137,7 +137,7 @@ impl Daemon {
     /// Opens the pipeline, writes what an earlier run left pending, and makes the plan.
     async fn start(config: Config) -> Result<Daemon, DaemonError> {
         let lock = lock::DaemonLock::acquire(&config.database)?;
-        let pipeline = Pipeline::open(config)?;
+        let pipeline = Pipeline::open_for_fetching(config)?;
         // The whole file is checked once per start; each pass meets damage as it reads.
         pipeline
             .blocking(|p| {
@@ -253,7 +253,7 @@ impl Daemon {
         let reloaded = config::load(config_path)
             .map_err(|error| ErrorChain(&error).to_string())
             .and_then(|config| {
-                Pipeline::open(config).map_err(|error| ErrorChain(&error).to_string())
+                Pipeline::open_for_fetching(config).map_err(|error| ErrorChain(&error).to_string())
             });
         match reloaded {
             Ok(pipeline) => {

@@ -165,8 +165,27 @@ impl Pipeline {
     /// Opens the database and builds the HTTP client for `config`: the one way every
     /// command (fetch, render, the daemon and its reloads) gets a pipeline.
     pub fn open(config: Config) -> Result<Arc<Pipeline>, PipelineError> {
-        let store = Store::open(&config.database)?;
         let fetcher = Fetcher::new(&config.fetch)?;
+        Self::with_fetcher(config, fetcher)
+    }
+
+    /// [`Pipeline::open`] for a run that fetches its feeds (`fetch`, the daemon): the HTTP
+    /// clients those feeds need start being built while the database opens
+    /// ([`Fetcher::prepare`]).
+    pub fn open_for_fetching(config: Config) -> Result<Arc<Pipeline>, PipelineError> {
+        let fetcher = Fetcher::new(&config.fetch)?;
+        let feeds = &config.feeds;
+        if feeds.iter().any(|feed| feed.allow_private_networks) {
+            fetcher.prepare(true);
+        }
+        if feeds.iter().any(|feed| !feed.allow_private_networks) {
+            fetcher.prepare(false);
+        }
+        Self::with_fetcher(config, fetcher)
+    }
+
+    fn with_fetcher(config: Config, fetcher: Fetcher) -> Result<Arc<Pipeline>, PipelineError> {
+        let store = Store::open(&config.database)?;
         let feed_positions = config
             .feeds
             .iter()
