@@ -392,6 +392,52 @@ fn a_claim_hands_over_its_new_entries_as_stored_only_when_they_are_all_that_is_p
 }
 
 #[test]
+fn a_body_is_stored_as_it_is_and_one_stored_inside_the_json_before_still_reads() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = config(dir.path(), "");
+    let database = dir.path().join("state/tidings.db");
+    let mut store = Store::open(&database).expect("store");
+    let now = time("2024-07-10T00:00:00Z");
+    let xml = rss(
+        "<item><guid>a</guid><title>A</title><description>Quotes \" and <b>bold</b> \\ text</description></item>",
+    );
+    let articles = articles_of(&xml, &config.feeds[0]);
+    assert!(
+        articles[0].body.contains("**bold**"),
+        "{:?}",
+        articles[0].body
+    );
+    claim(&mut store, dir.path(), "blog", &articles, now);
+    let pending = store.pending(Some("blog")).expect("pending");
+    assert_eq!(
+        pending[0].article, articles[0],
+        "the article reads back whole"
+    );
+
+    let sql = rusqlite::Connection::open(&database).expect("sqlite");
+    let (json, body): (String, Option<String>) = sql
+        .query_row("SELECT article, body FROM articles", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .expect("row");
+    assert_eq!(body.as_deref(), Some(articles[0].body.as_str()));
+    assert!(
+        !json.contains("\"body\""),
+        "the body is not in the JSON: {json}"
+    );
+
+    // A row as stored before the body had its column: the body inside the JSON.
+    sql.execute(
+        "UPDATE articles SET article = json_set(article, '$.body', 'The old body'), body = NULL",
+        [],
+    )
+    .expect("old row");
+    let pending = store.pending(Some("blog")).expect("pending");
+    assert_eq!(pending[0].article.body, "The old body");
+    assert_eq!(pending[0].article.title, articles[0].title);
+}
+
+#[test]
 fn the_claim_takes_new_entries_once_rewrites_edits_and_skips_repeats() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = config(dir.path(), "");

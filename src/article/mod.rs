@@ -61,7 +61,10 @@ pub struct Article {
     pub published: Option<DateTime<Utc>>,
     /// Plain text, at most `output.summary_chars`.
     pub summary: String,
-    /// The CommonMark body, sanitised, with media link lines.
+    /// The CommonMark body, sanitised, with media link lines. Not in the article's JSON:
+    /// the store keeps it in a column of its own (JSON stored before has it, and is read
+    /// with it).
+    #[serde(default, skip_serializing)]
     pub body: String,
     /// The absolute link without tracking parameters (the source line).
     pub link: Option<String>,

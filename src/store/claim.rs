@@ -380,7 +380,7 @@ impl<'tx> Claim<'tx> {
         self.update
             .execute(params![known.id, hash, state, article.raw_hash, held_by])?;
         self.insert_article
-            .execute(params![known.id, encoded.json])?;
+            .execute(params![known.id, encoded.json, encoded.article.body])?;
         Ok(decision)
     }
 
@@ -502,7 +502,8 @@ impl<'tx> Claim<'tx> {
             article.raw_hash,
             held_by,
         ])?;
-        self.insert_article.execute(params![id, encoded.json])?;
+        self.insert_article
+            .execute(params![id, encoded.json, encoded.article.body])?;
         if let (Admission::Write, Some(inserted)) = (admission, self.inserted.as_mut()) {
             // The times as stored: read back, they have whole seconds.
             inserted.push(StoredEntry {

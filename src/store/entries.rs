@@ -118,18 +118,23 @@ impl Store {
                 row.get::<_, Option<String>>(4)?,
                 row.get::<_, bool>(5)?,
                 row.get::<_, String>(6)?,
+                row.get::<_, Option<String>>(7)?,
             ))
         })?;
         let mut entries = Vec::new();
         for row in rows {
-            let (id, feed, path, date, article, written_before, first_seen) = row?;
+            let (id, feed, path, date, article, written_before, first_seen, body) = row?;
+            // An entry whose article is missing is an error, never an entry skipped.
+            let mut article: Article = serde_json::from_str(article.as_deref().unwrap_or("null"))?;
+            if let Some(body) = body {
+                article.body = body;
+            }
             entries.push(StoredEntry {
                 id,
                 feed,
                 path: PathBuf::from(path),
                 date: parse_timestamp(&date),
-                // An entry whose article is missing is an error, never an entry skipped.
-                article: serde_json::from_str(article.as_deref().unwrap_or("null"))?,
+                article,
                 written_before,
                 first_seen: parse_timestamp(&first_seen),
             });
@@ -202,7 +207,11 @@ impl Store {
         if inserted > 0 {
             tx.execute(
                 super::PUT_ARTICLE,
-                params![tx.last_insert_rowid(), serde_json::to_string(article)?],
+                params![
+                    tx.last_insert_rowid(),
+                    serde_json::to_string(article)?,
+                    article.body
+                ],
             )?;
         }
         tx.commit()?;
@@ -213,8 +222,8 @@ impl Store {
     /// digest, which stays the feed's: an unchanged entry is not fetched again.
     pub fn replace_article(&self, id: i64, article: &Article) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE articles SET article = ?2 WHERE id = ?1",
-            params![id, serde_json::to_string(article)?],
+            "UPDATE articles SET article = ?2, body = ?3 WHERE id = ?1",
+            params![id, serde_json::to_string(article)?, article.body],
         )?;
         Ok(())
     }
@@ -255,7 +264,7 @@ impl InState {
         macro_rules! in_state {
             ($state:literal, $feed:literal) => {
                 concat!(
-                    "SELECT e.id, e.feed, e.path, e.date, a.article, e.written_at IS NOT NULL, e.first_seen
+                    "SELECT e.id, e.feed, e.path, e.date, a.article, e.written_at IS NOT NULL, e.first_seen, a.body
                      FROM entries e LEFT JOIN articles a ON a.id = e.id
                      WHERE e.state = '",
                     $state,
