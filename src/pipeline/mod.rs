@@ -162,8 +162,9 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Opens the database and builds the HTTP client for `config`: the one way every
-    /// command (fetch, render, the daemon and its reloads) gets a pipeline.
+    /// Opens the database and makes the HTTP client for `config` (built at its first use):
+    /// how `render` and `reindex` get a pipeline; `fetch` and the daemon (and its reloads)
+    /// open theirs with [`Pipeline::open_for_fetching`].
     pub fn open(config: Config) -> Result<Arc<Pipeline>, PipelineError> {
         let fetcher = Fetcher::new(&config.fetch)?;
         Self::with_fetcher(config, fetcher)

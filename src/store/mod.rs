@@ -309,7 +309,8 @@ fn is_corruption(error: &rusqlite::Error) -> bool {
 /// run meets is reported as damage ([`StoreError::DamagedPage`]).
 const CHECKED_AT_OPEN: &[&str] = &["feeds", "hooks"];
 
-/// Stores an entry's article (`?1` the entry's id, `?2` the article as JSON).
+/// Stores an entry's article (`?1` the entry's id, `?2` the article as JSON, `?3` its
+/// body, which the JSON leaves out).
 const PUT_ARTICLE: &str = "INSERT OR REPLACE INTO articles (id, article, body) VALUES (?1, ?2, ?3)";
 
 /// How long a statement waits for another process's write lock.
