@@ -28,6 +28,8 @@ pub mod layout;
 pub mod repair;
 pub mod scan;
 
+use std::borrow::Cow;
+
 use feed_rs::model::Feed;
 
 pub use decode::decode_to_utf8;
@@ -236,12 +238,8 @@ fn parse_without_known(
 }
 
 /// An XML text repaired and its dialect rewritten into what feed-rs reads.
-fn repaired_xml(text: &str) -> String {
-    let repaired = repair_xml(text);
-    match dialect::normalise_dialect(&repaired) {
-        std::borrow::Cow::Borrowed(_) => repaired,
-        std::borrow::Cow::Owned(rewritten) => rewritten,
-    }
+fn repaired_xml(text: &str) -> Cow<'_, str> {
+    repair::rewritten_by(repair_xml(text), dialect::normalise_dialect)
 }
 
 /// The `rel` given to a FeedBurner entry's `feedburner:origLink`: the article's real
