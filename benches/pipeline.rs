@@ -332,11 +332,8 @@ fn run_newsboat(dir: &Path, port: u16, feeds: usize, items: usize) -> Option<Mea
 
 fn run_pass(runtime: &tokio::runtime::Runtime, config: &tidings::config::Config) -> usize {
     let pipeline = tidings::Pipeline::open(config.clone()).expect("database and client");
-    let reports = runtime.block_on(pipeline.run_feeds(
-        config.feeds.clone(),
-        tidings::PassMode::Force,
-        |_| {},
-    ));
+    let reports =
+        runtime.block_on(pipeline.run_feeds(&config.feeds, tidings::PassMode::Force, |_| {}));
     let totals = tidings::Totals::of(&reports);
     assert_eq!(totals.failed, 0, "a feed failed: {reports:?}");
     totals.new

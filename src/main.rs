@@ -294,14 +294,15 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The named feeds (all when none are named) and a pipeline over the database, opened by
-/// `open` ([`Pipeline::open`], or [`Pipeline::open_for_fetching`] for a fetch); `None`
-/// (after saying why) when a name is unknown.
+/// The named feeds (`None` for all, when none are named: the pipeline's configuration
+/// holds them) and a pipeline over the database, opened by `open` ([`Pipeline::open`], or
+/// [`Pipeline::open_for_fetching`] for a fetch); `None` (after saying why) when a name is
+/// unknown.
 fn open_pipeline(
     config: Config,
     names: &[String],
     open: fn(Config) -> Result<Arc<Pipeline>, tidings::PipelineError>,
-) -> anyhow::Result<Option<(Vec<FeedConfig>, Arc<Pipeline>)>> {
+) -> anyhow::Result<Option<(Option<Vec<FeedConfig>>, Arc<Pipeline>)>> {
     let feeds = match config.select_feeds(names) {
         Ok(feeds) => feeds,
         Err(error) => {
@@ -319,9 +320,10 @@ fn fetch(
     metrics_file: Option<&std::path::Path>,
     verbose: bool,
 ) -> anyhow::Result<ExitCode> {
-    let Some((feeds, pipeline)) = open_pipeline(config, names, Pipeline::open_for_fetching)? else {
+    let Some((named, pipeline)) = open_pipeline(config, names, Pipeline::open_for_fetching)? else {
         return Ok(ExitCode::from(EXIT_USAGE));
     };
+    let feeds = named.as_deref().unwrap_or(&pipeline.config().feeds);
     // Articles claimed by an earlier run that stopped before writing them come first.
     let mut written_files = match pipeline.write_all_pending() {
         Ok(written) => {
@@ -549,10 +551,10 @@ impl Progress {
 }
 
 fn render(config: Config, names: &[String]) -> anyhow::Result<ExitCode> {
-    let Some((feeds, pipeline)) = open_pipeline(config, names, Pipeline::open)? else {
+    let Some((named, pipeline)) = open_pipeline(config, names, Pipeline::open)? else {
         return Ok(ExitCode::from(EXIT_USAGE));
     };
-    let report = pipeline.render_written(&feeds)?;
+    let report = pipeline.render_written(named.as_deref().unwrap_or(&pipeline.config().feeds))?;
     println!(
         "rendered: {} rewritten, {} unchanged, {} deleted downstream (left deleted), {} held by filters now written",
         report.rewritten, report.unchanged, report.missing, report.released

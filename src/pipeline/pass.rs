@@ -73,7 +73,7 @@ impl Pipeline {
     /// report as its feed finishes. Returns the reports in the order the feeds were given.
     pub async fn run_feeds(
         self: &Arc<Self>,
-        feeds: Vec<FeedConfig>,
+        feeds: &[FeedConfig],
         mode: PassMode,
         mut on_report: impl FnMut(&FeedReport),
     ) -> Vec<FeedReport> {
@@ -111,7 +111,7 @@ impl Pipeline {
             .zip(feeds)
             .map(|(report, feed)| {
                 report.unwrap_or_else(|| FeedReport {
-                    feed: feed.name,
+                    feed: feed.name.clone(),
                     outcome: FeedOutcome::Failed(Arc::new(FeedError::Internal)),
                     notes: Vec::new(),
                     elapsed: std::time::Duration::ZERO,
