@@ -294,15 +294,18 @@ fn check(config: &Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The named feeds (`None` for all, when none are named: the pipeline's configuration
-/// holds them) and a pipeline over the database, opened by `open` ([`Pipeline::open`], or
-/// [`Pipeline::open_for_fetching`] for a fetch); `None` (after saying why) when a name is
-/// unknown.
+/// The feeds a command names, copied out of the configuration; `None` for all of them
+/// (when none are named), which the pipeline's configuration holds.
+type NamedFeeds = Option<Vec<FeedConfig>>;
+
+/// The named feeds and a pipeline over the database, opened by `open`
+/// ([`Pipeline::open`], or [`Pipeline::open_for_fetching`] for a fetch); `None` (after
+/// saying why) when a name is unknown.
 fn open_pipeline(
     config: Config,
     names: &[String],
     open: fn(Config) -> Result<Arc<Pipeline>, tidings::PipelineError>,
-) -> anyhow::Result<Option<(Option<Vec<FeedConfig>>, Arc<Pipeline>)>> {
+) -> anyhow::Result<Option<(NamedFeeds, Arc<Pipeline>)>> {
     let feeds = match config.select_feeds(names) {
         Ok(feeds) => feeds,
         Err(error) => {
