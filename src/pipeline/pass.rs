@@ -100,8 +100,21 @@ impl Pipeline {
             if tasks.len() >= limit {
                 finish_one(tasks.join_next().await);
             }
+            // Places are taken here, in the order the feeds were given, rather than by the
+            // tasks in whatever order the runtime first polls them: with `concurrency = 1`
+            // the feeds run one after another in configuration order, so the first feed
+            // carrying a story is the one that writes it. Feeds finishing meanwhile are
+            // reported as they finish.
+            let place = loop {
+                tokio::select! {
+                    place = Arc::clone(&self.passes).acquire_owned() => break place.ok(),
+                    Some(joined) = tasks.join_next(), if !tasks.is_empty() => finish_one(Some(joined)),
+                }
+            };
             let pipeline = Arc::clone(self);
-            tasks.spawn(async move { (index, pipeline.run_feed(&feed, mode).await) });
+            tasks.spawn(
+                async move { (index, pipeline.run_feed_in_place(&feed, mode, place).await) },
+            );
         }
         while !tasks.is_empty() {
             finish_one(tasks.join_next().await);
@@ -127,6 +140,16 @@ impl Pipeline {
     pub async fn run_feed(self: &Arc<Self>, feed: &FeedConfig, mode: PassMode) -> FeedReport {
         // The semaphore is never closed; if acquiring ever failed, the pass goes ahead.
         let place = Arc::clone(&self.passes).acquire_owned().await.ok();
+        self.run_feed_in_place(feed, mode, place).await
+    }
+
+    /// [`run_feed`](Self::run_feed) with its place among `fetch.concurrency` taken.
+    async fn run_feed_in_place(
+        self: &Arc<Self>,
+        feed: &FeedConfig,
+        mode: PassMode,
+        place: Option<OwnedSemaphorePermit>,
+    ) -> FeedReport {
         let started = Instant::now();
         let (name, url, holder, ttl) = (
             feed.name.clone(),
