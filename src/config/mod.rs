@@ -361,7 +361,7 @@ pub fn parse(text: &str, source: &Path, base: &Path) -> Result<Config, ConfigErr
 impl Config {
     /// The feeds named in `names`, in configuration order; `None` when `names` is empty,
     /// for every feed (read from the configuration itself: a copy of 10,000 feeds was a
-    /// tenth of a run's peak memory). Unknown names are an error listing them.
+    /// sixth of a run's peak memory). Unknown names are an error listing them.
     pub fn select_feeds(&self, names: &[String]) -> Result<Option<Vec<FeedConfig>>, UnknownFeeds> {
         if names.is_empty() {
             return Ok(None);

@@ -24,7 +24,7 @@ pub fn repair_xml(text: &str) -> Cow<'_, str> {
 
 /// `text` after `step`, a rewrite that borrows what it leaves unchanged: still borrowed
 /// from the original when neither changed anything, and never copied only to be kept.
-pub fn rewritten_by<'a>(
+pub(super) fn rewritten_by<'a>(
     text: Cow<'a, str>,
     step: impl for<'b> FnOnce(&'b str) -> Cow<'b, str>,
 ) -> Cow<'a, str> {
