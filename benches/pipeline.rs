@@ -6,15 +6,17 @@
 //!     cargo bench --bench pipeline -- --feeds 200 --items 50 --rounds 5
 //!
 //! The farm runs in a child process (this binary with `--serve`), so the CPU time and
-//! peak memory reported are the pipeline's alone. Passes: cold (empty database and
-//! output), warm (every feed answers 304), new (every feed gained 2 entries); then the
-//! stage floors on the same bytes: fetch only (tidings' client, 16 in flight), parse only,
-//! convert only, render only (the built-in layout), write only, SQLite only.
-//! When `newsboat` is on the PATH (Debian package `newsboat`), its cold `-x reload` of the
-//! same farm runs before each cold pass of tidings, in rounds (3, or `--rounds N`; 1 with
-//! `--quick`), each round from its own empty cache, database and output; every round's
-//! ratio is printed and their median is the figure. CPU is shown as user + sys for every
-//! pass.
+//! peak memory reported are the pipeline's alone. Each round: newsboat's cold
+//! `-x reload` of the farm when `newsboat` is on the PATH (Debian package `newsboat`),
+//! tidings' cold pass (empty database and output), then the stage floors on the same
+//! bytes in a child process (this binary with `--floors`): fetch only (tidings' client,
+//! 16 in flight), parse only, convert only, render only (the built-in layout), write
+//! only, SQLite only. Rounds: 3, or `--rounds N`; 1 with `--quick`. Every round's
+//! ratios (wall against newsboat, CPU against the floors' sum) are printed and their
+//! medians are the figures: this machine's speed swings by up to 2x from one minute to
+//! the next, so only figures taken in the same round compare. After the rounds: warm
+//! (every feed answers 304) and new (every feed gained 2 entries). CPU is shown as
+//! user + sys for every pass.
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
@@ -269,6 +271,40 @@ fn start_farm(feeds: usize, items: usize) -> Farm {
     }
 }
 
+/// How the floors' child ends its output: this tag, then the floors' CPU sum in seconds.
+const FLOORS_TOTAL: &str = "stage floors total";
+
+/// The stage floors measured in a child process (this binary with `--floors`): prints
+/// its lines and returns the sum of the floors' CPU seconds.
+fn run_stage_floors(dir: &Path, port: u16, feeds: usize, items: usize) -> f64 {
+    let floors_dir = dir.join("floors");
+    std::fs::create_dir_all(&floors_dir).expect("floors folder");
+    let output = Command::new(std::env::current_exe().expect("own path"))
+        .arg("--floors")
+        .arg(&floors_dir)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--feeds",
+            &feeds.to_string(),
+            "--items",
+            &items.to_string(),
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run the stage floors");
+    assert!(output.status.success(), "the stage floors ran");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut total = None;
+    for line in text.lines() {
+        match line.strip_prefix(FLOORS_TOTAL) {
+            Some(sum) => total = sum.trim().parse().ok(),
+            None => println!("  {line}"),
+        }
+    }
+    total.expect("the floors' CPU sum")
+}
+
 fn config_text(dir: &Path, port: u16, feeds: usize) -> String {
     let mut text = format!(
         "[storage]\ndatabase = \"{}/state/tidings.db\"\n[output]\ndir = \"{}/articles\"\n[fetch]\nconcurrency = 16\nper_host = 16\n# The farm listens on 127.0.0.1, which tidings refuses by default.\nallow_private_networks = true\n",
@@ -303,30 +339,44 @@ fn run_newsboat(dir: &Path, port: u16, feeds: usize, items: usize) -> Option<Mea
         .collect();
     std::fs::write(home.join("urls"), urls).expect("urls");
     std::fs::write(home.join("config"), "reload-threads 8\n").expect("config");
-    let mut ok = false;
-    let measured = measure_of(
-        libc::RUSAGE_CHILDREN,
-        "newsboat cold",
-        feeds * items,
-        || {
-            ok = Command::new("newsboat")
-                .args(["-x", "reload", "-u"])
-                .arg(home.join("urls"))
-                .arg("-c")
-                .arg(home.join("cache.db"))
-                .arg("-C")
-                .arg(home.join("config"))
-                .env("HOME", &home)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-        },
-    );
-    if !ok {
+    let started = Instant::now();
+    let child = Command::new("newsboat")
+        .args(["-x", "reload", "-u"])
+        .arg(home.join("urls"))
+        .arg("-c")
+        .arg(home.join("cache.db"))
+        .arg("-C")
+        .arg(home.join("config"))
+        .env("HOME", &home)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(child) = child else {
+        println!("newsboat: could not start; no side-by-side figure");
+        return None;
+    };
+    // wait4 gives this one child's usage: RUSAGE_CHILDREN's peak RSS would be the
+    // largest of every child so far (the floors' child among them).
+    let mut status = 0;
+    // SAFETY: wait4 writes the child's status and usage into the two values we own.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    if waited <= 0 || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
         println!("newsboat: the reload failed; no side-by-side figure");
         return None;
     }
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let (user, sys) = (seconds(usage.ru_utime), seconds(usage.ru_stime));
+    let measured = Measured {
+        name: "newsboat cold",
+        wall,
+        cpu: user + sys,
+        user,
+        sys,
+        peak_kib: usage.ru_maxrss as u64,
+        articles: feeds * items,
+    };
     Some(measured)
 }
 
@@ -359,99 +409,15 @@ fn argument(args: &[String], name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let feeds = argument(&args, "--feeds", if quick { 100 } else { 1000 });
-    let items = argument(&args, "--items", if quick { 20 } else { 50 });
-    let rounds = argument(&args, "--rounds", if quick { 1 } else { 3 }).max(1);
-    if args.iter().any(|a| a == "--serve") {
-        serve(feeds, items);
-        return;
-    }
-    tidings::tune_allocator();
-    let farm = start_farm(feeds, items);
-    let dir = tempfile::tempdir_in(
-        std::env::var_os("TIDINGS_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from),
-    )
-    .expect("temp dir");
+/// The stage floors on the bytes the farm serves: each stage alone, one after another,
+/// in this process (a child of the benchmark, so the floors' 130 MiB of prepared data
+/// stay out of the passes' peak RSS). Prints one line per floor and returns their CPU sum.
+fn stage_floors(feeds: usize, items: usize, port: u16, dir: &Path) -> f64 {
     let runtime = tidings::build_runtime().expect("runtime");
-    println!(
-        "tidings pipeline benchmark: {feeds} feeds x {items} items (10% Atom, gzip, ETag), {} cores",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    );
-
-    println!(
-        "peak rss before the first pass: {:.1} MiB",
-        usage().1 as f64 / 1024.0
-    );
-    // newsboat and tidings take turns, each round on the same farm from the same cold
-    // start (an empty cache, database and output folder of the round's own), so every
-    // ratio compares one moment of this machine; the median of the rounds is the figure.
-    let mut colds = Vec::with_capacity(rounds);
-    let mut ratios = Vec::with_capacity(rounds);
-    let mut config = None;
-    for round in 0..rounds {
-        let round_dir = dir.path().join(format!("round-{round}"));
-        let newsboat = run_newsboat(&round_dir, farm.port, feeds, items);
-        if let Some(newsboat) = &newsboat {
-            print(newsboat);
-        }
-        let text = config_text(&round_dir, farm.port, feeds);
-        let round_config =
-            tidings::config::parse(&text, Path::new("bench.toml"), &round_dir).expect("config");
-        let mut written = 0;
-        let cold = measure("cold", feeds * items, || {
-            written = run_pass(&runtime, &round_config)
-        });
-        assert_eq!(written, feeds * items, "every entry written");
-        print(&cold);
-        if let Some(newsboat) = &newsboat {
-            let ratio = newsboat.wall.as_secs_f64() / cold.wall.as_secs_f64();
-            println!(
-                "round {}: tidings cold is {ratio:.2}x faster than newsboat (wall), {:.2}x its CPU (user {:.2}x, sys {:.2}x)",
-                round + 1,
-                cold.cpu / newsboat.cpu,
-                cold.user / newsboat.user.max(1e-9),
-                cold.sys / newsboat.sys.max(1e-9)
-            );
-            ratios.push(ratio);
-        }
-        colds.push(cold);
-        config = Some(round_config);
-    }
-    let config = config.expect("at least one round");
-    if !ratios.is_empty() {
-        let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}x")).collect();
-        println!(
-            "side by side: tidings cold is {:.2}x faster than newsboat (wall, median of {} rounds: {})",
-            median(&ratios),
-            ratios.len(),
-            shown.join(", ")
-        );
-    }
-    let cold_cpu = median(&colds.iter().map(|c| c.cpu).collect::<Vec<_>>());
-    let mut written = 0;
-    let warm = measure("warm (304)", 0, || written = run_pass(&runtime, &config));
-    assert_eq!(written, 0);
-    print(&warm);
-    let client = std::net::TcpStream::connect(("127.0.0.1", farm.port)).and_then(|mut s| {
-        s.write_all(b"GET /generation/1 HTTP/1.1\r\nHost: farm\r\n\r\n")?;
-        let mut reply = String::new();
-        BufReader::new(s).read_line(&mut reply)?;
-        Ok(reply)
-    });
-    assert!(
-        client.is_ok_and(|r| r.starts_with("HTTP/1.1 200")),
-        "farm switched to generation 1"
-    );
-    let new = measure("new (+2/feed)", feeds * 2, || {
-        written = run_pass(&runtime, &config)
-    });
-    assert_eq!(written, feeds * 2);
-    print(&new);
-
-    // ---- stage floors on the same bytes ----
+    let config =
+        tidings::config::parse(&config_text(dir, port, feeds), Path::new("bench.toml"), dir)
+            .expect("config");
+    let dir = tempfile::tempdir_in(dir).expect("floor folder");
     println!("stage floors (same data, one core unless noted):");
     // Fetching: every feed once with tidings' own client (gzip, 16 in flight, both cores).
     let fetcher = tidings::Fetcher::new(&config.fetch).expect("client");
@@ -484,7 +450,6 @@ fn main() {
         })
     });
     print(&fetch);
-    drop(farm);
 
     let documents: Vec<String> = (0..feeds).map(|f| feed_document(f, items, 0)).collect();
     let parse = measure("parse only", feeds * items, || {
@@ -606,12 +571,124 @@ fn main() {
         }
     });
     print(&sqlite);
-    let floor = fetch.cpu + parse.cpu + convert.cpu + render.cpu + write.cpu + sqlite.cpu;
+    fetch.cpu + parse.cpu + convert.cpu + render.cpu + write.cpu + sqlite.cpu
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let feeds = argument(&args, "--feeds", if quick { 100 } else { 1000 });
+    let items = argument(&args, "--items", if quick { 20 } else { 50 });
+    let rounds = argument(&args, "--rounds", if quick { 1 } else { 3 }).max(1);
+    if args.iter().any(|a| a == "--serve") {
+        serve(feeds, items);
+        return;
+    }
+    if let Some(dir) = args
+        .iter()
+        .position(|a| a == "--floors")
+        .and_then(|i| args.get(i + 1))
+    {
+        let port = u16::try_from(argument(&args, "--port", 0)).expect("port number");
+        let floors = stage_floors(feeds, items, port, Path::new(dir));
+        println!("{FLOORS_TOTAL} {floors}");
+        return;
+    }
+    tidings::tune_allocator();
+    let farm = start_farm(feeds, items);
+    let dir = tempfile::tempdir_in(
+        std::env::var_os("TIDINGS_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from),
+    )
+    .expect("temp dir");
+    let runtime = tidings::build_runtime().expect("runtime");
     println!(
-        "cold CPU {:.2} s (median of {} rounds) vs the sum of the stage floors {:.2} s: {:.2}x",
-        cold_cpu,
-        colds.len(),
-        floor,
-        cold_cpu / floor
+        "tidings pipeline benchmark: {feeds} feeds x {items} items (10% Atom, gzip, ETag), {} cores",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+
+    println!(
+        "peak rss before the first pass: {:.1} MiB",
+        usage().1 as f64 / 1024.0
+    );
+    // newsboat, tidings and the stage floors take turns, each round on the same farm from
+    // the same cold start (an empty cache, database and output folder of the round's own),
+    // so every ratio compares one moment of this machine; the median of the rounds is the
+    // figure. (This machine's CPU times swing by up to 2x between minutes: a cold pass took
+    // 0.65 s of user time in one minute and 1.24 s in another, floors measured once at
+    // the end made the CPU ratio swing with them.)
+    let mut ratios = Vec::with_capacity(rounds);
+    let mut cpu_ratios = Vec::with_capacity(rounds);
+    let mut config = None;
+    for round in 0..rounds {
+        let round_dir = dir.path().join(format!("round-{round}"));
+        let newsboat = run_newsboat(&round_dir, farm.port, feeds, items);
+        if let Some(newsboat) = &newsboat {
+            print(newsboat);
+        }
+        let text = config_text(&round_dir, farm.port, feeds);
+        let round_config =
+            tidings::config::parse(&text, Path::new("bench.toml"), &round_dir).expect("config");
+        let mut written = 0;
+        let cold = measure("cold", feeds * items, || {
+            written = run_pass(&runtime, &round_config)
+        });
+        assert_eq!(written, feeds * items, "every entry written");
+        print(&cold);
+        if let Some(newsboat) = &newsboat {
+            let ratio = newsboat.wall.as_secs_f64() / cold.wall.as_secs_f64();
+            println!(
+                "round {}: tidings cold is {ratio:.2}x faster than newsboat (wall), {:.2}x its CPU (user {:.2}x, sys {:.2}x)",
+                round + 1,
+                cold.cpu / newsboat.cpu,
+                cold.user / newsboat.user.max(1e-9),
+                cold.sys / newsboat.sys.max(1e-9)
+            );
+            ratios.push(ratio);
+        }
+        let floors = run_stage_floors(&round_dir, farm.port, feeds, items);
+        let cpu_ratio = cold.cpu / floors;
+        println!(
+            "round {}: cold CPU {:.2} s vs the sum of the stage floors {floors:.2} s: {cpu_ratio:.2}x",
+            round + 1,
+            cold.cpu
+        );
+        cpu_ratios.push(cpu_ratio);
+        config = Some(round_config);
+    }
+    let config = config.expect("at least one round");
+    if !ratios.is_empty() {
+        let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}x")).collect();
+        println!(
+            "side by side: tidings cold is {:.2}x faster than newsboat (wall, median of {} rounds: {})",
+            median(&ratios),
+            ratios.len(),
+            shown.join(", ")
+        );
+    }
+    let mut written = 0;
+    let warm = measure("warm (304)", 0, || written = run_pass(&runtime, &config));
+    assert_eq!(written, 0);
+    print(&warm);
+    let client = std::net::TcpStream::connect(("127.0.0.1", farm.port)).and_then(|mut s| {
+        s.write_all(b"GET /generation/1 HTTP/1.1\r\nHost: farm\r\n\r\n")?;
+        let mut reply = String::new();
+        BufReader::new(s).read_line(&mut reply)?;
+        Ok(reply)
+    });
+    assert!(
+        client.is_ok_and(|r| r.starts_with("HTTP/1.1 200")),
+        "farm switched to generation 1"
+    );
+    let new = measure("new (+2/feed)", feeds * 2, || {
+        written = run_pass(&runtime, &config)
+    });
+    assert_eq!(written, feeds * 2);
+    print(&new);
+    let shown: Vec<String> = cpu_ratios.iter().map(|r| format!("{r:.2}x")).collect();
+    println!(
+        "cold CPU vs the sum of the stage floors: {:.2}x (median of {} rounds: {})",
+        median(&cpu_ratios),
+        cpu_ratios.len(),
+        shown.join(", ")
     );
 }
