@@ -56,8 +56,8 @@ pub use hooks::{HookError, run_once as run_hooks_once, signature as webhook_sign
 pub use links::{CleanedUrl, clean_url, clean_url_text, masked};
 pub use metrics::Metrics;
 pub use output::{
-    ArticlePaths, PathTemplate, TemplateError, WriteError, replace_file, slugify, sync_filesystem,
-    write_atomic,
+    ArticlePaths, FolderLookups, PathProbe, PathTemplate, TemplateError, WriteError, replace_file,
+    slugify, sync_filesystem, write_atomic,
 };
 pub use pipeline::{
     ExtractPageError, FeedError, FeedOutcome, FeedReport, PassMode, Pipeline, PipelineError,

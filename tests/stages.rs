@@ -9,9 +9,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tidings::config::{self, FrontMatter};
 use tidings::{
-    Article, ArticlePaths, ClaimOptions, Document, FeedContext, FetchRecord, PathTemplate,
-    Pipeline, RenderSettings, Source, Store, Validators, identify_entries, lease_holder_name,
-    normalise, parse_feed, render_article,
+    Article, ArticlePaths, ClaimOptions, Document, FeedContext, FetchRecord, FolderLookups,
+    PathProbe, PathTemplate, Pipeline, RenderSettings, Source, Store, Validators, identify_entries,
+    lease_holder_name, normalise, parse_feed, render_article,
 };
 
 const FEED_URL: &str = "https://blog.example.com/feed.xml";
@@ -243,6 +243,40 @@ fn article_paths_take_a_suffix_when_the_store_or_the_disk_has_the_path() {
         .choose("!!!", "abc", date, |_| Ok::<_, ()>(false), |_| false)
         .expect("path");
     assert_eq!(untitled, PathBuf::from("blog/2025/2025-01-01-abc.md"));
+}
+
+#[test]
+fn a_batch_of_probes_sees_the_files_in_folders_that_are_there() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let template = PathTemplate::parse("{feed}/{slug}.md").expect("template");
+    let paths = ArticlePaths {
+        dir: dir.path(),
+        template: &template,
+        timezone: chrono_tz::Tz::UTC,
+        feed: "blog",
+    };
+    let date = time("2025-03-01T08:00:00Z");
+    let free = |probe: &PathProbe| {
+        paths
+            .choose_after(probe, |_| Ok::<_, ()>(false), |_| false)
+            .expect("path")
+    };
+    // No folder yet: every article of the batch has its preferred path.
+    let mut folders = FolderLookups::default();
+    let first = paths.probe_in("Hello", "abc", date, &mut folders);
+    let second = paths.probe_in("World", "def", date, &mut folders);
+    assert_eq!(free(&first), PathBuf::from("blog/hello.md"));
+    assert_eq!(free(&second), PathBuf::from("blog/world.md"));
+    // Someone else's file in a folder that is there: a later batch sees it, for every
+    // article of the batch, as a probe of its own would.
+    std::fs::create_dir_all(dir.path().join("blog")).expect("mkdir");
+    std::fs::write(dir.path().join("blog/world.md"), "someone else's").expect("write");
+    let mut folders = FolderLookups::default();
+    let first = paths.probe_in("Hello", "abc", date, &mut folders);
+    let second = paths.probe_in("World", "def", date, &mut folders);
+    assert_eq!(free(&first), PathBuf::from("blog/hello.md"));
+    assert_eq!(free(&second), PathBuf::from("blog/world-2.md"));
+    assert_eq!(free(&paths.probe("World", "def", date)), free(&second));
 }
 
 #[test]

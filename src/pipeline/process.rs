@@ -16,7 +16,7 @@ use crate::feed::{
 };
 use crate::fetch::Document;
 use crate::filter::Verdict;
-use crate::output::ArticlePaths;
+use crate::output::{ArticlePaths, FolderLookups};
 use crate::store::{
     Admission, ClaimOptions, ClaimReport, Claimed, DocumentRecord, EncodedArticle, FeedIdentity,
     FetchRecord, StoredEntry,
@@ -308,9 +308,10 @@ impl Pipeline {
         };
         // Encoded, and their paths looked for on disk, before the database is locked, so
         // that the other threads wait less.
+        let mut folders = FolderLookups::default();
         let encoded = articles
             .iter()
-            .map(|article| EncodedArticle::probed(article, &paths, now))
+            .map(|article| EncodedArticle::probed(article, &paths, now, &mut folders))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(self.store().claim_for_writing(
             &feed.name,

@@ -10,7 +10,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{FetchRecord, Store, StoreError, StoredEntry, parse_timestamp, path_text, timestamp};
 use crate::article::{Article, Identity};
-use crate::output::{ArticlePaths, PathProbe};
+use crate::output::{ArticlePaths, FolderLookups, PathProbe};
 
 /// The key prefix of entries `tidings reindex` found on disk: the next claim of the same
 /// story takes such a row over under the story's real key.
@@ -85,9 +85,10 @@ impl Store {
         paths: &ArticlePaths<'_>,
         fetch: Option<(&str, &FetchRecord)>,
     ) -> Result<ClaimReport, StoreError> {
+        let mut folders = FolderLookups::default();
         let encoded = articles
             .iter()
-            .map(|article| EncodedArticle::probed(article, paths, now))
+            .map(|article| EncodedArticle::probed(article, paths, now, &mut folders))
             .collect::<Result<Vec<_>, _>>()?;
         self.claim_for_writing(feed, &encoded, admissions, options, now, paths, fetch)
             .map(|claimed| claimed.report)
@@ -206,14 +207,21 @@ impl<'a> EncodedArticle<'a> {
     }
 
     /// [`EncodedArticle::new`], with its preferred path under `paths` looked for on disk
-    /// ([`ArticlePaths::probe`]), for a claim at `now`: the path and the probe are work
-    /// the claim then does not do while it holds the store.
+    /// ([`ArticlePaths::probe_in`], `folders` shared by the articles of one claim), for a
+    /// claim at `now`: the path and the probe are work the claim then does not do while
+    /// it holds the store.
     pub fn probed(
         article: &'a Article,
         paths: &ArticlePaths<'_>,
         now: DateTime<Utc>,
+        folders: &mut FolderLookups,
     ) -> Result<EncodedArticle<'a>, StoreError> {
-        let probe = paths.probe(&article.title, &article.short_id(), article.date(now));
+        let probe = paths.probe_in(
+            &article.title,
+            &article.short_id(),
+            article.date(now),
+            folders,
+        );
         Ok(EncodedArticle {
             path: Some(probe),
             ..EncodedArticle::new(article)?
