@@ -245,16 +245,21 @@ fn article_paths_take_a_suffix_when_the_store_or_the_disk_has_the_path() {
     assert_eq!(untitled, PathBuf::from("blog/2025/2025-01-01-abc.md"));
 }
 
+/// The paths of `feed`'s articles under `dir` by `template`, dated in UTC.
+fn utc_paths<'a>(dir: &'a Path, template: &'a PathTemplate, feed: &'a str) -> ArticlePaths<'a> {
+    ArticlePaths {
+        dir,
+        template,
+        timezone: chrono_tz::Tz::UTC,
+        feed,
+    }
+}
+
 #[test]
 fn a_batch_of_probes_sees_the_files_in_folders_that_are_there() {
     let dir = tempfile::tempdir().expect("temp dir");
     let template = PathTemplate::parse("{feed}/{slug}.md").expect("template");
-    let paths = ArticlePaths {
-        dir: dir.path(),
-        template: &template,
-        timezone: chrono_tz::Tz::UTC,
-        feed: "blog",
-    };
+    let paths = utc_paths(dir.path(), &template, "blog");
     let date = time("2025-03-01T08:00:00Z");
     let free = |probe: &PathProbe| {
         paths
@@ -283,12 +288,7 @@ fn a_batch_of_probes_sees_the_files_in_folders_that_are_there() {
 fn a_probe_taken_before_the_claim_decides_like_choose() {
     let dir = tempfile::tempdir().expect("temp dir");
     let template = PathTemplate::parse("{feed}/{slug}.md").expect("template");
-    let paths = ArticlePaths {
-        dir: dir.path(),
-        template: &template,
-        timezone: chrono_tz::Tz::UTC,
-        feed: "blog",
-    };
+    let paths = utc_paths(dir.path(), &template, "blog");
     let date = time("2025-03-01T08:00:00Z");
     let free = paths.probe("Hello", "abc", date);
     assert!(free.is_for(date));
@@ -349,12 +349,7 @@ fn claim_for_writing(
     now: DateTime<Utc>,
 ) -> tidings::Claimed {
     let template = PathTemplate::parse("{feed}/{slug}.md").expect("template");
-    let paths = ArticlePaths {
-        dir,
-        template: &template,
-        timezone: chrono_tz::Tz::UTC,
-        feed,
-    };
+    let paths = utc_paths(dir, &template, feed);
     let options = ClaimOptions {
         rewrite_updates: true,
         cross_feed_dedup: true,
