@@ -159,14 +159,12 @@ fn serve(feeds: usize, items: usize) {
 
 // ---- measuring -------------------------------------------------------------------------
 
-/// CPU seconds (user + system) this process has used, and its peak resident set in KiB.
-/// CPU seconds in user space and in the kernel, and the peak RSS (KiB), of this process
-/// (`RUSAGE_SELF`) or of its children that have ended (`RUSAGE_CHILDREN`).
-fn usage_of(who: libc::c_int) -> (f64, f64, u64) {
-    // SAFETY: getrusage writes into the zeroed struct we own and reads nothing else.
+/// CPU seconds in user space and in the kernel, and the peak RSS (KiB), of this process.
+fn self_usage() -> (f64, f64, u64) {
+    // SAFETY: rusage is plain integers, for which all zeroes is a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(who, &mut usage) };
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    // SAFETY: getrusage writes into the struct we own and reads nothing else.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
     (
         seconds(usage.ru_utime),
         seconds(usage.ru_stime),
@@ -174,9 +172,8 @@ fn usage_of(who: libc::c_int) -> (f64, f64, u64) {
     )
 }
 
-fn usage() -> (f64, u64) {
-    let (user, sys, peak) = usage_of(libc::RUSAGE_SELF);
-    (user + sys, peak)
+fn seconds(time: libc::timeval) -> f64 {
+    time.tv_sec as f64 + time.tv_usec as f64 / 1e6
 }
 
 struct Measured {
@@ -189,21 +186,13 @@ struct Measured {
     articles: usize,
 }
 
+/// Wall and CPU time of `work` in this process, and the process's peak RSS after it.
 fn measure(name: &'static str, articles: usize, work: impl FnOnce()) -> Measured {
-    measure_of(libc::RUSAGE_SELF, name, articles, work)
-}
-
-fn measure_of(
-    who: libc::c_int,
-    name: &'static str,
-    articles: usize,
-    work: impl FnOnce(),
-) -> Measured {
-    let (user_before, sys_before, _) = usage_of(who);
+    let (user_before, sys_before, _) = self_usage();
     let started = Instant::now();
     work();
     let wall = started.elapsed();
-    let (user_after, sys_after, peak_kib) = usage_of(who);
+    let (user_after, sys_after, peak_kib) = self_usage();
     let (user, sys) = (user_after - user_before, sys_after - sys_before);
     Measured {
         name,
@@ -368,15 +357,16 @@ fn run_newsboat(dir: &Path, port: u16, feeds: usize, items: usize) -> Option<Mea
     // wait4 gives this one child's usage: RUSAGE_CHILDREN's peak RSS would be the
     // largest of every child so far (the floors' child among them).
     let mut status = 0;
-    // SAFETY: wait4 writes the child's status and usage into the two values we own.
+    // SAFETY: rusage is plain integers, for which all zeroes is a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 writes the child's status and usage into the two values we own, and
+    // reaps only the child we started.
     let waited = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
     let wall = started.elapsed();
     if waited <= 0 || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
         println!("newsboat: the reload failed; no side-by-side figure");
         return None;
     }
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     let (user, sys) = (seconds(usage.ru_utime), seconds(usage.ru_stime));
     let measured = Measured {
         name: "newsboat cold",
@@ -422,6 +412,8 @@ fn argument(args: &[String], name: &str, default: usize) -> usize {
 /// The stage floors on the bytes the farm serves: each stage alone, one after another,
 /// in this process (a child of the benchmark, so the floors' 130 MiB of prepared data
 /// stay out of the passes' peak RSS). Prints one line per floor and returns their CPU sum.
+/// (The floors' peak RSS column starts at the bench's own when it started the child:
+/// Linux keeps the larger of the two across `exec`.)
 fn stage_floors(feeds: usize, items: usize, port: u16, dir: &Path) -> f64 {
     let runtime = tidings::build_runtime().expect("runtime");
     let config =
@@ -618,7 +610,7 @@ fn main() {
 
     println!(
         "peak rss before the first pass: {:.1} MiB",
-        usage().1 as f64 / 1024.0
+        self_usage().2 as f64 / 1024.0
     );
     // newsboat, tidings and the stage floors take turns, each round on the same farm from
     // the same cold start (an empty cache, database and output folder of the round's own),
