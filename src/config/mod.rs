@@ -374,13 +374,13 @@ impl Config {
         if !unknown.is_empty() {
             return Err(UnknownFeeds(unknown));
         }
-        Ok(self
-            .feeds
-            .iter()
-            .filter(|f| names.contains(&f.name))
-            .cloned()
-            .collect::<Vec<_>>()
-            .into())
+        Ok(Some(
+            self.feeds
+                .iter()
+                .filter(|f| names.contains(&f.name))
+                .cloned()
+                .collect(),
+        ))
     }
 }
 
