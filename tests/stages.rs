@@ -467,6 +467,45 @@ fn a_body_is_stored_as_it_is_and_one_stored_inside_the_json_before_still_reads()
 }
 
 #[test]
+fn marking_some_entries_written_leaves_the_ones_between_them_pending() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = config(dir.path(), "");
+    let mut store = Store::open(&dir.path().join("state/tidings.db")).expect("store");
+    let now = time("2024-07-10T00:00:00Z");
+    let items: String = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|guid| format!("<item><guid>{guid}</guid><title>Story {guid}</title><description>{guid}</description></item>"))
+        .collect();
+    let articles = articles_of(&rss(&items), &config.feeds[0]);
+    assert_eq!(claim(&mut store, dir.path(), "blog", &articles, now).new, 5);
+    let pending = store.pending(Some("blog")).expect("pending");
+    let id_of = |title: &str| {
+        pending
+            .iter()
+            .find(|entry| entry.article.title == title)
+            .map(|entry| entry.id)
+            .expect("claimed")
+    };
+    // Written out of order and with gaps: a, c, d and e, but not b.
+    let written = [
+        id_of("Story d"),
+        id_of("Story a"),
+        id_of("Story c"),
+        id_of("Story e"),
+    ];
+    store
+        .mark_written(&written, now, &[])
+        .expect("mark written");
+    let left: Vec<String> = store
+        .pending(Some("blog"))
+        .expect("pending")
+        .into_iter()
+        .map(|entry| entry.article.title)
+        .collect();
+    assert_eq!(left, ["Story b"]);
+}
+
+#[test]
 fn the_claim_takes_new_entries_once_rewrites_edits_and_skips_repeats() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = config(dir.path(), "");

@@ -148,12 +148,14 @@ impl Store {
     /// The keys of `feed` whose stored raw digest equals the given one: entries the feed
     /// repeats unchanged, which need no conversion at all. One query for the whole
     /// document (the keys go in as one JSON array), answered from the (feed, key) index.
+    /// A feed with nothing stored (its first fetch) repeats nothing: one look at the index
+    /// instead of the document's keys encoded and looked up one by one.
     pub fn unchanged_keys(
         &self,
         feed: &str,
         identities: &[Identity],
     ) -> Result<HashSet<String>, StoreError> {
-        if identities.is_empty() {
+        if identities.is_empty() || !self.has_entries(feed)? {
             return Ok(HashSet::new());
         }
         let keys = serde_json::to_string(

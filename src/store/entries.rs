@@ -152,12 +152,15 @@ impl Store {
     ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         {
+            // One statement per run of consecutive ids: the rows one claim inserted have
+            // consecutive ids, so a feed's batch is one range instead of a statement each
+            // (every id of a run is in `ids`, so the range holds no other row).
             let mut statement = tx.prepare_cached(
-                "UPDATE entries SET state = 'written', written_at = ?2 WHERE id = ?1",
+                "UPDATE entries SET state = 'written', written_at = ?3 WHERE id BETWEEN ?1 AND ?2",
             )?;
             let now = timestamp(now);
-            for id in ids {
-                statement.execute(params![id, now])?;
+            for run in consecutive_runs(ids) {
+                statement.execute(params![run.start(), run.end(), now])?;
             }
         }
         for lease in release {
@@ -283,4 +286,17 @@ impl InState {
             (InState::Filtered, false) => in_state!("filtered", ""),
         }
     }
+}
+
+/// `ids` as runs of consecutive ids, in the order given (`[4, 5, 6, 9, 10]` is `4..=6`
+/// and `9..=10`).
+fn consecutive_runs(ids: &[i64]) -> Vec<std::ops::RangeInclusive<i64>> {
+    let mut runs: Vec<std::ops::RangeInclusive<i64>> = Vec::new();
+    for &id in ids {
+        match runs.last_mut() {
+            Some(run) if run.end().checked_add(1) == Some(id) => *run = *run.start()..=id,
+            _ => runs.push(id..=id),
+        }
+    }
+    runs
 }
