@@ -11,7 +11,10 @@
 //! tidings' cold pass (empty database and output), then the stage floors on the same
 //! bytes in a child process (this binary with `--floors`): fetch only (tidings' client,
 //! 16 in flight), parse only, convert only, render only (the built-in layout), write
-//! only, SQLite only. Rounds: 3, or `--rounds N`; 1 with `--quick`. Every round's
+//! only, SQLite only; then the same floors in two children at once, so that both cores are
+//! busy as they are through a pass (the figure beside the one-core floors says how much
+//! of the pass's CPU is the two cores slowing each other). Rounds: 3, or `--rounds N`;
+//! 1 with `--quick`. Every round's
 //! ratios (wall against newsboat, CPU against the floors' sum) are printed and their
 //! medians are the figures: this machine's speed swings by up to 2x from one minute to
 //! the next, so only figures taken in the same round compare. After the rounds: warm
@@ -276,11 +279,45 @@ const FLOORS_TOTAL: &str = "stage floors total";
 /// The stage floors measured in a child process (this binary with `--floors`): prints
 /// its lines and returns the sum of the floors' CPU seconds.
 fn run_stage_floors(dir: &Path, port: u16, feeds: usize, items: usize) -> f64 {
-    let floors_dir = dir.join("floors");
-    std::fs::create_dir_all(&floors_dir).expect("floors folder");
-    let output = Command::new(std::env::current_exe().expect("own path"))
+    let text = floors_child(&dir.join("floors"), port, feeds, items)
+        .wait_with_output()
+        .expect("run the stage floors");
+    let (lines, total) = floors_output(&text);
+    for line in lines {
+        println!("  {line}");
+    }
+    total
+}
+
+/// The stage floors run twice at the same moment, in two children: the floors' CPU sum
+/// when both cores are busy, as they are through a cold pass (this machine's two cores
+/// slow each other: one copy of the convert floor took 0.22 s alone and 0.28-0.37 s
+/// beside another). The mean of the two sums.
+fn run_stage_floors_paired(dir: &Path, port: u16, feeds: usize, items: usize) -> f64 {
+    let children: Vec<Child> = ["floors-a", "floors-b"]
+        .iter()
+        .map(|name| floors_child(&dir.join(name), port, feeds, items))
+        .collect();
+    let totals: Vec<f64> = children
+        .into_iter()
+        .map(|child| floors_output(&child.wait_with_output().expect("run the stage floors")).1)
+        .collect();
+    println!(
+        "  stage floors, two copies at once: {}",
+        totals
+            .iter()
+            .map(|total| format!("{total:.2} s"))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    );
+    totals.iter().sum::<f64>() / totals.len() as f64
+}
+
+fn floors_child(floors_dir: &Path, port: u16, feeds: usize, items: usize) -> Child {
+    std::fs::create_dir_all(floors_dir).expect("floors folder");
+    Command::new(std::env::current_exe().expect("own path"))
         .arg("--floors")
-        .arg(&floors_dir)
+        .arg(floors_dir)
         .args([
             "--port",
             &port.to_string(),
@@ -289,19 +326,25 @@ fn run_stage_floors(dir: &Path, port: u16, feeds: usize, items: usize) -> f64 {
             "--items",
             &items.to_string(),
         ])
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .output()
-        .expect("run the stage floors");
+        .spawn()
+        .expect("start the stage floors")
+}
+
+/// A floors child's lines (all but the last) and the CPU sum its last line gives.
+fn floors_output(output: &std::process::Output) -> (Vec<String>, f64) {
     assert!(output.status.success(), "the stage floors ran");
     let text = String::from_utf8_lossy(&output.stdout);
     let mut total = None;
+    let mut lines = Vec::new();
     for line in text.lines() {
         match line.strip_prefix(FLOORS_TOTAL) {
             Some(sum) => total = sum.trim().parse().ok(),
-            None => println!("  {line}"),
+            None => lines.push(line.to_string()),
         }
     }
-    total.expect("the floors' CPU sum")
+    (lines, total.expect("the floors' CPU sum"))
 }
 
 fn config_text(dir: &Path, port: u16, feeds: usize) -> String {
@@ -586,6 +629,10 @@ fn main() {
         serve(feeds, items);
         return;
     }
+    // The pipeline's allocator settings, for the floors' child too: the convert floor
+    // runs the pass's converter, and without them it took 7% longer (each HTML node just
+    // past glibc's default fast-bin size).
+    tidings::tune_allocator();
     if let Some(dir) = args
         .iter()
         .position(|a| a == "--floors")
@@ -596,7 +643,6 @@ fn main() {
         println!("{FLOORS_TOTAL} {floors}");
         return;
     }
-    tidings::tune_allocator();
     let farm = start_farm(feeds, items);
     let dir = tempfile::tempdir_in(
         std::env::var_os("TIDINGS_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from),
@@ -620,6 +666,7 @@ fn main() {
     // the end made the CPU ratio swing with them.)
     let mut ratios = Vec::with_capacity(rounds);
     let mut cpu_ratios = Vec::with_capacity(rounds);
+    let mut paired_ratios = Vec::with_capacity(rounds);
     let mut config = None;
     for round in 0..rounds {
         let round_dir = dir.path().join(format!("round-{round}"));
@@ -658,6 +705,15 @@ fn main() {
             cold.cpu
         );
         cpu_ratios.push(cpu_ratio);
+        settle_disk();
+        let paired = run_stage_floors_paired(&round_dir, farm.port, feeds, items);
+        let paired_ratio = cold.cpu / paired;
+        println!(
+            "round {}: cold CPU {:.2} s vs the floors two at a time {paired:.2} s: {paired_ratio:.2}x",
+            round + 1,
+            cold.cpu
+        );
+        paired_ratios.push(paired_ratio);
         config = Some(round_config);
     }
     let config = config.expect("at least one round");
@@ -696,6 +752,13 @@ fn main() {
         "cold CPU vs the sum of the stage floors: {:.2}x (median of {} rounds: {})",
         median(&cpu_ratios),
         cpu_ratios.len(),
+        shown.join(", ")
+    );
+    let shown: Vec<String> = paired_ratios.iter().map(|r| format!("{r:.2}x")).collect();
+    println!(
+        "cold CPU vs the floors two at a time (both cores busy): {:.2}x (median of {} rounds: {})",
+        median(&paired_ratios),
+        paired_ratios.len(),
         shown.join(", ")
     );
 }
