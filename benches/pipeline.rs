@@ -624,6 +624,34 @@ fn stage_floors(feeds: usize, items: usize, port: u16, dir: &Path) -> f64 {
     fetch.cpu + parse.cpu + convert.cpu + render.cpu + write.cpu + sqlite.cpu
 }
 
+/// Prints a round's cold CPU against a sum of floors; returns the ratio.
+fn cpu_against(round: usize, cold_cpu: f64, floors_named: &str, floors: f64) -> f64 {
+    let ratio = cold_cpu / floors;
+    println!(
+        "round {}: cold CPU {cold_cpu:.2} s vs {floors_named} {floors:.2} s: {ratio:.2}x",
+        round + 1
+    );
+    ratio
+}
+
+fn print_cpu_medians(floors_named: &str, ratios: &[f64]) {
+    println!(
+        "cold CPU vs {floors_named}: {:.2}x (median of {} rounds: {})",
+        median(ratios),
+        ratios.len(),
+        listed(ratios)
+    );
+}
+
+/// Every round's ratio, in order (`4.86x, 4.76x, 5.09x`).
+fn listed(ratios: &[f64]) -> String {
+    ratios
+        .iter()
+        .map(|ratio| format!("{ratio:.2}x"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -703,32 +731,29 @@ fn main() {
         }
         settle_disk();
         let floors = run_stage_floors(&round_dir, farm.port, feeds, items);
-        let cpu_ratio = cold.cpu / floors;
-        println!(
-            "round {}: cold CPU {:.2} s vs the sum of the stage floors {floors:.2} s: {cpu_ratio:.2}x",
-            round + 1,
-            cold.cpu
-        );
-        cpu_ratios.push(cpu_ratio);
+        cpu_ratios.push(cpu_against(
+            round,
+            cold.cpu,
+            "the sum of the stage floors",
+            floors,
+        ));
         settle_disk();
         let paired = run_stage_floors_paired(&round_dir, farm.port, feeds, items);
-        let paired_ratio = cold.cpu / paired;
-        println!(
-            "round {}: cold CPU {:.2} s vs the floors two at a time {paired:.2} s: {paired_ratio:.2}x",
-            round + 1,
-            cold.cpu
-        );
-        paired_ratios.push(paired_ratio);
+        paired_ratios.push(cpu_against(
+            round,
+            cold.cpu,
+            "the floors two at a time",
+            paired,
+        ));
         config = Some(round_config);
     }
     let config = config.expect("at least one round");
     if !ratios.is_empty() {
-        let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}x")).collect();
         println!(
             "side by side: tidings cold is {:.2}x faster than newsboat (wall, median of {} rounds: {})",
             median(&ratios),
             ratios.len(),
-            shown.join(", ")
+            listed(&ratios)
         );
     }
     let mut written = 0;
@@ -752,18 +777,6 @@ fn main() {
     });
     assert_eq!(written, feeds * 2);
     print(&new);
-    let shown: Vec<String> = cpu_ratios.iter().map(|r| format!("{r:.2}x")).collect();
-    println!(
-        "cold CPU vs the sum of the stage floors: {:.2}x (median of {} rounds: {})",
-        median(&cpu_ratios),
-        cpu_ratios.len(),
-        shown.join(", ")
-    );
-    let shown: Vec<String> = paired_ratios.iter().map(|r| format!("{r:.2}x")).collect();
-    println!(
-        "cold CPU vs the floors two at a time (both cores busy): {:.2}x (median of {} rounds: {})",
-        median(&paired_ratios),
-        paired_ratios.len(),
-        shown.join(", ")
-    );
+    print_cpu_medians("the sum of the stage floors", &cpu_ratios);
+    print_cpu_medians("the floors two at a time (both cores busy)", &paired_ratios);
 }
