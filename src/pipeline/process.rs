@@ -16,7 +16,7 @@ use crate::feed::{
 };
 use crate::fetch::Document;
 use crate::filter::Verdict;
-use crate::output::{ArticlePaths, FolderLookups};
+use crate::output::ArticlePaths;
 use crate::store::{
     Admission, ClaimOptions, ClaimReport, Claimed, DocumentRecord, EncodedArticle, FeedIdentity,
     FetchRecord, StoredEntry,
@@ -308,11 +308,7 @@ impl Pipeline {
         };
         // Encoded, and their paths looked for on disk, before the database is locked, so
         // that the other threads wait less.
-        let mut folders = FolderLookups::default();
-        let encoded = articles
-            .iter()
-            .map(|article| EncodedArticle::probed(article, &paths, now, &mut folders))
-            .collect::<Result<Vec<_>, _>>()?;
+        let encoded = EncodedArticle::probed_all(articles, &paths, now)?;
         Ok(self.store().claim_for_writing(
             &feed.name,
             &encoded,

@@ -85,11 +85,7 @@ impl Store {
         paths: &ArticlePaths<'_>,
         fetch: Option<(&str, &FetchRecord)>,
     ) -> Result<ClaimReport, StoreError> {
-        let mut folders = FolderLookups::default();
-        let encoded = articles
-            .iter()
-            .map(|article| EncodedArticle::probed(article, paths, now, &mut folders))
-            .collect::<Result<Vec<_>, _>>()?;
+        let encoded = EncodedArticle::probed_all(articles, paths, now)?;
         self.claim_for_writing(feed, &encoded, admissions, options, now, paths, fetch)
             .map(|claimed| claimed.report)
     }
@@ -208,11 +204,23 @@ impl<'a> EncodedArticle<'a> {
         })
     }
 
-    /// [`EncodedArticle::new`], with its preferred path under `paths` looked for on disk
-    /// ([`ArticlePaths::probe_in`], `folders` shared by the articles of one claim), for a
-    /// claim at `now`: the path and the probe are work the claim then does not do while
-    /// it holds the store.
-    pub fn probed(
+    /// The articles of one claim at `now`, each [`EncodedArticle::new`] with its preferred
+    /// path under `paths` looked for on disk (each folder once for the whole batch, see
+    /// [`ArticlePaths::probe_in`]): the path and the probe are work the claim then does
+    /// not do while it holds the store.
+    pub fn probed_all(
+        articles: &'a [Article],
+        paths: &ArticlePaths<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EncodedArticle<'a>>, StoreError> {
+        let mut folders = FolderLookups::default();
+        articles
+            .iter()
+            .map(|article| EncodedArticle::probed(article, paths, now, &mut folders))
+            .collect()
+    }
+
+    fn probed(
         article: &'a Article,
         paths: &ArticlePaths<'_>,
         now: DateTime<Utc>,
