@@ -311,6 +311,11 @@ fn escape_naked_markup(text: &str, local: &str, xhtml_to_html: bool) -> Option<S
             from = close;
             continue;
         }
+        if inside_literal_text(text, start) {
+            // An HTML `<summary>` or `<title>` in a CDATA section (a `<details>` block, an
+            // inline SVG) is the content's, and its markup stays as written.
+            continue;
+        }
         let out = out.get_or_insert_with(|| String::with_capacity(text.len() + 256));
         out.push_str(&text[copied..start]);
         let mut new_tag = tag.to_string();
@@ -325,6 +330,19 @@ fn escape_naked_markup(text: &str, local: &str, xhtml_to_html: bool) -> Option<S
     let mut out = out?;
     out.push_str(&text[copied..]);
     Some(out)
+}
+
+/// Whether `at` is inside a CDATA section or a comment, whose text is literal. Asked only
+/// of an element about to be escaped, so documents without naked markup never pay for it.
+fn inside_literal_text(text: &str, at: usize) -> bool {
+    let before = &text.as_bytes()[..at];
+    [("<![CDATA[", "]]>"), ("<!--", "-->")]
+        .iter()
+        .any(|(open, close)| {
+            memchr::memmem::rfind(before, open.as_bytes()).is_some_and(|opened| {
+                scan::find_from(text, close, opened + open.len()).is_none_or(|closed| closed > at)
+            })
+        })
 }
 
 /// Whether `inner` holds an element (a `<` that starts neither CDATA nor a comment).
@@ -512,6 +530,19 @@ mod tests {
             Some(2)
         );
         assert_eq!(find_start_tag_any_prefix("aƒtitle>", "title", 0), None);
+    }
+
+    #[test]
+    fn html_elements_inside_cdata_and_comments_keep_their_markup() {
+        // A WordPress details block: its `<summary>` is the post's HTML, not the feed's.
+        let text = "<item><title>One</title><description><![CDATA[<details><summary><b>Click</b> here</summary><p>More</p></details>]]></description><!-- <title><b>old</b></title> --></item>";
+        assert!(matches!(normalise_dialect(text), Cow::Borrowed(_)));
+        // The same markup written straight into the description is escaped, whole.
+        let naked = "<item><description><details><summary><b>Click</b></summary></details></description></item>";
+        assert_eq!(
+            normalise_dialect(naked),
+            "<item><description>&lt;details&gt;&lt;summary&gt;&lt;b&gt;Click&lt;/b&gt;&lt;/summary&gt;&lt;/details&gt;</description></item>"
+        );
     }
 
     #[test]
