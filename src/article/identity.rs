@@ -26,6 +26,10 @@ pub struct Identity {
     /// For entries keyed by their content: the title-and-date key earlier versions gave
     /// them, under which they may be stored.
     pub legacy_key: Option<String>,
+    /// The article's address as written (the original behind a FeedBurner redirect, else
+    /// the entry's page), absolute and without trackers: worked out here once, for the
+    /// key and the article alike.
+    pub link: Option<Url>,
 }
 
 /// The entry's key (its id when the feed gave one, else its canonical link, else the digest
@@ -34,9 +38,12 @@ pub fn identify(entry: &Entry, context: &FeedContext) -> Identity {
     let base = context.base.as_ref();
     // The key stays with the link the feed gives (FeedBurner's redirect, as entries were
     // stored before origLink was read); the story across feeds is its real address.
-    let page = entry_page(&entry.links, base).map(|url| canonical_link(&url));
-    let canonical = original_link(&entry.links, base)
-        .map(|url| canonical_link(&url))
+    let page_url = entry_page(&entry.links, base);
+    let original_url = original_link(&entry.links, base);
+    let page = page_url.as_ref().map(canonical_link);
+    let canonical = original_url
+        .as_ref()
+        .map(canonical_link)
         .or_else(|| page.clone());
     let guid = Some(entry.id.trim().to_string()).filter(|id| !id.is_empty());
     let raw_hash = raw_digest(entry);
@@ -57,6 +64,7 @@ pub fn identify(entry: &Entry, context: &FeedContext) -> Identity {
         canonical_link: canonical,
         raw_hash,
         legacy_key,
+        link: original_url.or(page_url),
     }
 }
 
@@ -205,6 +213,7 @@ mod tests {
             canonical_link: Some(link.into()),
             raw_hash: String::new(),
             legacy_key: None,
+            link: None,
         }
     }
 

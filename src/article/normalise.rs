@@ -3,7 +3,7 @@
 use feed_rs::model::{Entry, Text};
 use url::Url;
 
-use super::identity::{Identity, entry_page, original_link};
+use super::identity::Identity;
 use super::markdown::{Converted, convert_html, text_to_markdown};
 use super::media::media_of;
 use super::text::{clean_title, collapse_whitespace, first_words, html_to_plain_text, summarize};
@@ -25,8 +25,7 @@ pub fn normalise(
     feed: &FeedConfig,
     summary_chars: usize,
 ) -> Article {
-    let base = context.base.as_ref();
-    let link_url = original_link(&entry.links, base).or_else(|| entry_page(&entry.links, base));
+    let link_url = identity.link;
     let sources = Sources::of(entry, context);
     let plain_summary = sources
         .summary
