@@ -28,8 +28,10 @@ const RSS_10: &str = "http://purl.org/rss/1.0/";
 const ATOM_03: &str = "http://purl.org/atom/ns#";
 const ATOM_10: &str = "http://www.w3.org/2005/Atom";
 
-/// Applies every rewrite whose trigger the document shows.
-pub fn normalise_dialect(text: &str) -> Cow<'_, str> {
+/// Applies every rewrite whose trigger the document shows. `markup_possible: false`
+/// says a tag scan of this text found no markup in its titles, descriptions, summaries
+/// and `encoded` elements (see `layout::EntryLayout::markup_in_text_elements`).
+pub fn normalise_dialect(text: &str, markup_possible: bool) -> Cow<'_, str> {
     let mut text = Cow::Borrowed(text);
     if scan::find(&text, NETSCAPE_RSS_090).is_some() {
         text = Cow::Owned(text.replace(NETSCAPE_RSS_090, RSS_10));
@@ -42,11 +44,15 @@ pub fn normalise_dialect(text: &str) -> Cow<'_, str> {
     }
     // Decided item by item, never by counting the whole document: an item must read the
     // same whatever other items come with it (known items are left out before this).
-    if let Some(rewritten) = item_links(&text) {
+    if let Some(rewritten) = item_links_and_dates(&text) {
         text = Cow::Owned(rewritten);
     }
-    if let Some(rewritten) = item_dates(&text) {
-        text = Cow::Owned(rewritten);
+    // `markup_possible` is false when the caller's tag scan found no markup in any of
+    // these elements of this very text: then the escapes would change nothing, and their
+    // four scans of the whole text (a tenth of reading a document) are left out. A text
+    // rewritten above is scanned whatever the caller saw.
+    if !markup_possible && matches!(text, Cow::Borrowed(_)) {
+        return text;
     }
     if let Some(rewritten) = escape_title_markup(&text) {
         text = Cow::Owned(rewritten);
@@ -178,18 +184,32 @@ fn atom_03_text_constructs(text: &str) -> String {
     out
 }
 
-/// Items without `<link>` get one: their `rdf:about` (RSS 1.0, where it is the item's
-/// identity), else their `guid` when it is a web address not marked
-/// `isPermaLink="false"` (RSS 2.0 says a guid is a permalink unless so marked). `None`
-/// when no item needed one.
-fn item_links(text: &str) -> Option<String> {
+/// What items lack of a link ([`item_link`]) and of a date ([`ItemDates`]), added in one
+/// pass over the items (finding every item's end was a scan of the whole text per pass).
+/// `None` when no item needed either.
+fn item_links_and_dates(text: &str) -> Option<String> {
+    let dates = ItemDates::of(text);
     add_to_items(text, |start_tag, item| {
-        if element_text(item, "link").is_some() {
-            return None;
+        let link = item_link(start_tag, item);
+        let date = dates.as_ref().and_then(|dates| dates.addition(item));
+        match (link, date) {
+            (None, None) => None,
+            (Some(link), None) => Some(link),
+            (None, Some(date)) => Some(date),
+            (Some(link), Some(date)) => Some(link + &date),
         }
-        let link = about_or_permalink(start_tag, item)?;
-        Some(format!("<link>{}</link>", link.trim()))
     })
+}
+
+/// An item without `<link>` gets one: its `rdf:about` (RSS 1.0, where it is the item's
+/// identity), else its `guid` when it is a web address not marked `isPermaLink="false"`
+/// (RSS 2.0 says a guid is a permalink unless so marked).
+fn item_link(start_tag: &str, item: &str) -> Option<String> {
+    if element_text(item, "link").is_some() {
+        return None;
+    }
+    let link = about_or_permalink(start_tag, item)?;
+    Some(format!("<link>{}</link>", link.trim()))
 }
 
 /// `text` with what `addition` gives each item (from its start tag and its inside)
@@ -252,18 +272,33 @@ const ITEM_DATE_ELEMENTS: &[&str] = &[
 
 /// RSS items without a date of their own get a `pubDate` (RSS 0.9x/2.0) or `dc:date`
 /// (RSS 1.0) from the first of [`ITEM_DATE_ELEMENTS`] they carry.
-fn item_dates(text: &str) -> Option<String> {
-    let rdf = scan::find(text, ":RDF").is_some();
-    let (target, target_name) = if rdf {
-        // Only where the document declares the Dublin Core prefix.
-        scan::find(text, "xmlns:dc=")?;
-        ("dc:date", "dc:date")
-    } else {
-        ("pubDate", "pubDate")
-    };
-    add_to_items(text, |_, item| {
-        let dated = find_start_tag(item, target_name, 0).is_some()
-            || (!rdf && find_start_tag(item, "dc:date", 0).is_some());
+struct ItemDates {
+    /// An RSS 1.0 document (`rdf:RDF`).
+    rdf: bool,
+    /// The element an item's date is read from.
+    target: &'static str,
+}
+
+impl ItemDates {
+    /// `None` for an RSS 1.0 document without the Dublin Core prefix (its items cannot
+    /// be given a `dc:date`).
+    fn of(text: &str) -> Option<ItemDates> {
+        let rdf = scan::find(text, ":RDF").is_some();
+        if rdf {
+            // Only where the document declares the Dublin Core prefix.
+            scan::find(text, "xmlns:dc=")?;
+        }
+        Some(ItemDates {
+            rdf,
+            target: if rdf { "dc:date" } else { "pubDate" },
+        })
+    }
+
+    /// The date element to add to an item (its inside), if it has none.
+    fn addition(&self, item: &str) -> Option<String> {
+        let target = self.target;
+        let dated = find_start_tag(item, target, 0).is_some()
+            || (!self.rdf && find_start_tag(item, "dc:date", 0).is_some());
         if dated {
             return None;
         }
@@ -274,7 +309,7 @@ fn item_dates(text: &str) -> Option<String> {
             "<{target}>{}</{target}>",
             escape_text(value.trim())
         ))
-    })
+    }
 }
 
 /// Markup written straight into a `<title>` (not escaped, not in CDATA) escaped as text,
@@ -536,11 +571,11 @@ mod tests {
     fn html_elements_inside_cdata_and_comments_keep_their_markup() {
         // A WordPress details block: its `<summary>` is the post's HTML, not the feed's.
         let text = "<item><title>One</title><description><![CDATA[<details><summary><b>Click</b> here</summary><p>More</p></details>]]></description><!-- <title><b>old</b></title> --></item>";
-        assert!(matches!(normalise_dialect(text), Cow::Borrowed(_)));
+        assert!(matches!(normalise_dialect(text, true), Cow::Borrowed(_)));
         // The same markup written straight into the description is escaped, whole.
         let naked = "<item><description><details><summary><b>Click</b></summary></details></description></item>";
         assert_eq!(
-            normalise_dialect(naked),
+            normalise_dialect(naked, true),
             "<item><description>&lt;details&gt;&lt;summary&gt;&lt;b&gt;Click&lt;/b&gt;&lt;/summary&gt;&lt;/details&gt;</description></item>"
         );
     }
@@ -549,23 +584,23 @@ mod tests {
     fn rss_root_loses_its_default_namespace_and_odd_versions() {
         let text = r#"<?xml version="1.0"?><rss version="2.0" xmlns="http://backend.userland.com/rss2"><channel/></rss>"#;
         assert_eq!(
-            normalise_dialect(text),
+            normalise_dialect(text, true),
             r#"<?xml version="1.0"?><rss version="2.0"><channel/></rss>"#
         );
         let text = r#"<rss version="0.94" xmlns:dc="http://purl.org/dc/elements/1.1/">"#;
         assert_eq!(
-            normalise_dialect(text),
+            normalise_dialect(text, true),
             r#"<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">"#
         );
         let plain = r#"<rss version="2.0"><channel/></rss>"#;
-        assert!(matches!(normalise_dialect(plain), Cow::Borrowed(_)));
+        assert!(matches!(normalise_dialect(plain, true), Cow::Borrowed(_)));
     }
 
     #[test]
     fn naked_title_markup_is_escaped_and_cdata_left() {
         let text = "<item><title><p>Item <b>Title</b></p></title><title><![CDATA[<i>x</i>]]></title></item>";
         assert_eq!(
-            normalise_dialect(text),
+            normalise_dialect(text, true),
             "<item><title>&lt;p&gt;Item &lt;b&gt;Title&lt;/b&gt;&lt;/p&gt;</title><title><![CDATA[<i>x</i>]]></title></item>"
         );
     }
@@ -574,7 +609,7 @@ mod tests {
     fn naked_markup_in_descriptions_is_escaped_and_xhtml_summaries_left() {
         let text = r#"<item><description>What exactly <em>is</em> good?</description></item><entry><summary type="xhtml"><div>x</div></summary></entry>"#;
         assert_eq!(
-            normalise_dialect(text),
+            normalise_dialect(text, true),
             r#"<item><description>What exactly &lt;em&gt;is&lt;/em&gt; good?</description></item><entry><summary type="xhtml"><div>x</div></summary></entry>"#
         );
     }
@@ -582,7 +617,7 @@ mod tests {
     #[test]
     fn atom_03_dates_and_modes_become_atom_10() {
         let text = r#"<feed version="0.3" xmlns="http://purl.org/atom/ns#"><entry><issued>2004-01-01T00:00:00Z</issued><modified>2004-01-02T00:00:00Z</modified><content type="text/html" mode="escaped">&lt;p&gt;x&lt;/p&gt;</content><summary mode="base64">aGVsbG8gPGI+</summary></entry></feed>"#;
-        let out = normalise_dialect(text);
+        let out = normalise_dialect(text, true);
         assert!(out.contains(ATOM_10), "{out}");
         assert!(
             out.contains("<published>2004-01-01T00:00:00Z</published>"),
@@ -602,7 +637,7 @@ mod tests {
     #[test]
     fn rdf_items_without_links_get_their_about() {
         let text = r#"<rdf:RDF><item rdf:about="https://a.example/1"><title>a</title></item><item rdf:about="x"><link>https://b.example/</link></item></rdf:RDF>"#;
-        let out = normalise_dialect(text);
+        let out = normalise_dialect(text, true);
         assert!(
             out.contains(r#"<title>a</title><link>https://a.example/1</link></item>"#),
             "{out}"
@@ -613,7 +648,7 @@ mod tests {
     #[test]
     fn permalink_guids_are_links_unless_marked_otherwise() {
         let text = r#"<rss version="2.0"><channel><link>https://a.example/</link><item><guid>https://a.example/p/1</guid></item><item><guid isPermaLink="false">https://a.example/?p=2</guid></item><item><guid>tag:a,2024:3</guid></item></channel></rss>"#;
-        let out = normalise_dialect(text);
+        let out = normalise_dialect(text, true);
         assert!(
             out.contains(
                 "<guid>https://a.example/p/1</guid><link>https://a.example/p/1</link></item>"
@@ -623,7 +658,7 @@ mod tests {
         assert_eq!(out.matches("<link>").count(), 2, "{out}");
         let empty_link = "<rss version=\"2.0\"><channel><item><link/><guid>https://a.example/p/4</guid></item></channel></rss>";
         assert!(
-            normalise_dialect(empty_link).contains("<link>https://a.example/p/4</link>"),
+            normalise_dialect(empty_link, true).contains("<link>https://a.example/p/4</link>"),
             "an empty link is no link"
         );
     }
@@ -639,9 +674,12 @@ mod tests {
                 items.concat()
             )
         };
-        let read_alone = normalise_dialect(&document(&[undated_linkless])).into_owned();
-        let read_with_others =
-            normalise_dialect(&document(&[linked, dated_elsewhere, undated_linkless])).into_owned();
+        let read_alone = normalise_dialect(&document(&[undated_linkless]), true).into_owned();
+        let read_with_others = normalise_dialect(
+            &document(&[linked, dated_elsewhere, undated_linkless]),
+            true,
+        )
+        .into_owned();
         let item_of = |text: &str| {
             let start = text.rfind("<item>").expect("item");
             text[start..].to_string()
@@ -660,7 +698,7 @@ mod tests {
     #[test]
     fn undated_items_take_published_dates_from_other_namespaces() {
         let text = "<rss version=\"2.0\"><channel><item><title>a</title><dcterms:modified>2020-01-02</dcterms:modified><atom:published>2020-01-01T00:00:00Z</atom:published></item><item><pubDate>x</pubDate><atom:published>y</atom:published></item></channel></rss>";
-        let out = normalise_dialect(text);
+        let out = normalise_dialect(text, true);
         assert!(
             out.contains("<pubDate>2020-01-01T00:00:00Z</pubDate></item>"),
             "{out}"

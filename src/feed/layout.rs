@@ -26,7 +26,16 @@ pub struct EntryLayout {
     /// Where each outermost one lies, when every one is closed and all share one parent
     /// (the layout of every real feed); `None` for anything else.
     pub spans: Option<EntrySpans>,
+    /// Whether an element the dialect rewrites escape when it holds markup (a title,
+    /// description, summary or `encoded`, any prefix) holds a tag, a `<` that starts
+    /// none, or a `<` in its start tag's attributes. When none does, those rewrites would
+    /// change nothing, and the four scans of the whole text they make are left out.
+    pub markup_in_text_elements: bool,
 }
+
+/// The local names of the elements [`EntryLayout::markup_in_text_elements`] is about:
+/// those `dialect::normalise_dialect` escapes naked markup in.
+const TEXT_ELEMENTS: [&str; 4] = ["title", "description", "summary", "encoded"];
 
 /// The outermost entry elements of a text and what surrounds them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,11 +68,35 @@ pub fn entry_layout(text: &str, facts: FrameFacts<'_>) -> EntryLayout {
     // The ancestors of the first entry (their start offsets), which every other shares,
     // and the frame they make.
     let mut first_parents: Option<(Vec<usize>, u128)> = None;
+    // The text element being read (its name as written), and whether one held markup.
+    let mut text_element: Option<&str> = None;
+    let mut markup_in_text_elements = false;
     let mut scanner = tokens(text);
     loop {
         let at = scanner.offset();
         let Some(token) = scanner.next() else { break };
-        let Token::Tag(tag) = token else { continue };
+        let tag = match token {
+            Token::Tag(tag) => tag,
+            Token::Text(inside) if text_element.is_some() => {
+                markup_in_text_elements |= inside.contains('<');
+                continue;
+            }
+            _ => continue,
+        };
+        if !markup_in_text_elements {
+            match text_element {
+                Some(name) if tag.closing && tag.name == name => text_element = None,
+                Some(_) => markup_in_text_elements = true,
+                None if !tag.closing && !tag.self_closing => {
+                    let local = tag.name.rsplit(':').next().unwrap_or(tag.name);
+                    if TEXT_ELEMENTS.contains(&local) {
+                        text_element = Some(tag.name);
+                        markup_in_text_elements = tag.attributes.contains('<');
+                    }
+                }
+                None => {}
+            }
+        }
         if !tag.name.starts_with(|c: char| c.is_ascii_alphabetic()) {
             continue;
         }
@@ -123,6 +156,7 @@ pub fn entry_layout(text: &str, facts: FrameFacts<'_>) -> EntryLayout {
         element,
         found: if element == "entry" { entries } else { items },
         spans,
+        markup_in_text_elements,
     }
 }
 
@@ -236,6 +270,35 @@ mod tests {
             ..FACTS
         };
         assert_ne!(base, frame(&doc(plain, "Mon"), berlin));
+    }
+
+    #[test]
+    fn markup_in_titles_descriptions_summaries_and_encoded_bodies_is_seen() {
+        let markup = |inside: &str| {
+            let text = format!(
+                "<rss><channel><title>t</title><item>{inside}<link>https://a.example/</link></item></channel></rss>"
+            );
+            entry_layout(&text, FACTS).markup_in_text_elements
+        };
+        // Markup only inside CDATA sections and comments is the content's own.
+        assert!(!markup("<title>Plain &amp; simple</title>"));
+        assert!(!markup(
+            "<description><![CDATA[<p>HTML <b>in</b> CDATA</p>]]></description>"
+        ));
+        assert!(!markup(
+            "<content:encoded><!-- <b>x</b> --><![CDATA[<p>x</p>]]></content:encoded>"
+        ));
+        assert!(!markup("<media:title type=\"plain\">a</media:title>"));
+        // Elements of other names may hold what they like.
+        assert!(!markup("<author><name>A</name></author>"));
+        assert!(markup("<title>Exactly <em>this</em></title>"));
+        assert!(markup("<description>a <br/> b</description>"));
+        assert!(markup("<atom:summary>a</b> c</atom:summary>"));
+        assert!(markup("<content:encoded>a <?pi?> b</content:encoded>"));
+        assert!(markup("<title>a < b</title>"));
+        assert!(markup("<title a=\"<b>\">x</title>"));
+        // An element that never closes holds the rest of the text.
+        assert!(markup("<title>cut off"));
     }
 
     #[test]

@@ -187,11 +187,18 @@ pub fn parse_document(
     });
     if let (Some(known), Some(spans)) = (known, spans)
         && known.frame == spans.frame
-        && let Some(parsed) = parse_without_known(&text, spans, &digests, known, source)
+        && let Some(parsed) = parse_without_known(
+            &text,
+            spans,
+            &digests,
+            known,
+            source,
+            layout.markup_in_text_elements,
+        )
     {
         return Ok(parsed);
     }
-    let repaired = repaired_xml(&text);
+    let repaired = repaired_xml(&text, layout.markup_in_text_elements);
     let mut feed = parse_xml(&repaired, source)?;
     attach_original_links(&mut feed, &repaired);
     let prints = spans
@@ -211,6 +218,7 @@ fn parse_without_known(
     digests: &[u128],
     known: KnownEntries<'_>,
     source: &Source<'_>,
+    markup_in_text_elements: bool,
 ) -> Option<ParsedDocument> {
     let left_out: Vec<bool> = digests
         .iter()
@@ -221,7 +229,9 @@ fn parse_without_known(
         return None;
     }
     let shorter = layout::without_entries(text, &spans.ranges, |index| left_out[index]);
-    let repaired = repaired_xml(&shorter);
+    // Entries left out take their elements with them: what the layout saw of the whole
+    // text holds for the rest.
+    let repaired = repaired_xml(&shorter, markup_in_text_elements);
     let mut feed = parse_repaired(&repaired, source).ok()?;
     if feed.entries.len() != kept {
         return None;
@@ -238,8 +248,15 @@ fn parse_without_known(
 }
 
 /// An XML text repaired and its dialect rewritten into what feed-rs reads.
-fn repaired_xml(text: &str) -> Cow<'_, str> {
-    repair::rewritten_by(repair_xml(text), dialect::normalise_dialect)
+/// `markup_in_text_elements` is what the entry layout saw of `text`
+/// ([`layout::EntryLayout::markup_in_text_elements`]); a repair that changed the text
+/// makes that unknown.
+fn repaired_xml(text: &str, markup_in_text_elements: bool) -> Cow<'_, str> {
+    let repaired = repair_xml(text);
+    let markup_possible = markup_in_text_elements || matches!(repaired, Cow::Owned(_));
+    repair::rewritten_by(repaired, |text| {
+        dialect::normalise_dialect(text, markup_possible)
+    })
 }
 
 /// The `rel` given to a FeedBurner entry's `feedburner:origLink`: the article's real
