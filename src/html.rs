@@ -22,6 +22,17 @@ pub struct Tag<'a> {
 }
 
 impl<'a> Tag<'a> {
+    /// The name without its prefix (`dc:date` → `date`). A byte loop: names are a few
+    /// bytes long, and `rsplit(':')` (a `memrchr` and an iterator per tag) was a quarter
+    /// of the entry layout's instructions.
+    pub fn local_name(&self) -> &'a str {
+        let name = self.name;
+        match name.bytes().rposition(|b| b == b':') {
+            Some(colon) => &name[colon + 1..],
+            None => name,
+        }
+    }
+
     /// Whether the tag's name is `name`, whatever its case.
     pub fn is(&self, name: &str) -> bool {
         self.name.eq_ignore_ascii_case(name)

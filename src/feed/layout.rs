@@ -83,16 +83,14 @@ pub fn entry_layout(text: &str, facts: FrameFacts<'_>) -> EntryLayout {
             }
             _ => continue,
         };
+        let local = tag.local_name();
         if !markup_in_text_elements {
             match text_element {
                 Some(name) if tag.closing && tag.name == name => text_element = None,
                 Some(_) => markup_in_text_elements = true,
-                None if !tag.closing && !tag.self_closing => {
-                    let local = tag.name.rsplit(':').next().unwrap_or(tag.name);
-                    if TEXT_ELEMENTS.contains(&local) {
-                        text_element = Some(tag.name);
-                        markup_in_text_elements = tag.attributes.contains('<');
-                    }
+                None if !tag.closing && !tag.self_closing && TEXT_ELEMENTS.contains(&local) => {
+                    text_element = Some(tag.name);
+                    markup_in_text_elements = tag.attributes.contains('<');
                 }
                 None => {}
             }
@@ -100,7 +98,6 @@ pub fn entry_layout(text: &str, facts: FrameFacts<'_>) -> EntryLayout {
         if !tag.name.starts_with(|c: char| c.is_ascii_alphabetic()) {
             continue;
         }
-        let local = tag.name.rsplit(':').next().unwrap_or(tag.name);
         // `<item/>` holds nothing (feeds nest empty ones inside real items).
         if !tag.closing && !tag.self_closing {
             match local {
@@ -146,7 +143,7 @@ pub fn entry_layout(text: &str, facts: FrameFacts<'_>) -> EntryLayout {
         Some((_, frame)) if spans_hold && inside.is_none() => {
             let one_kind = ranges.iter().all(|range| {
                 crate::html::tag_at(&text[range.clone()])
-                    .is_some_and(|tag| tag.name.rsplit(':').next() == Some(element))
+                    .is_some_and(|tag| tag.local_name() == element)
             });
             one_kind.then_some(EntrySpans { frame, ranges })
         }

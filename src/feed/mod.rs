@@ -275,7 +275,7 @@ fn attach_original_links(feed: &mut Feed, text: &str) {
     for token in crate::html::tokens(text) {
         match token {
             Token::Tag(tag) if !tag.self_closing => {
-                let local = tag.name.rsplit(':').next().unwrap_or(tag.name);
+                let local = tag.local_name();
                 match local {
                     "item" | "entry" if tag.closing => in_entry = false,
                     "item" | "entry" => {
