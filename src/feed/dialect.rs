@@ -581,6 +581,25 @@ mod tests {
     }
 
     #[test]
+    fn escapes_are_left_out_only_for_the_text_the_caller_scanned() {
+        let naked =
+            "<rss version=\"2.0\"><channel><item><title>a <b>b</b></title></item></channel></rss>";
+        // On the caller's word that its scan of this very text saw no markup in a text
+        // element, the escapes are not run: the text comes back as it was.
+        assert!(matches!(normalise_dialect(naked, false), Cow::Borrowed(_)));
+        // A rewrite before the escapes (the default namespace removed) made a text the
+        // caller never scanned: its markup is escaped whatever the caller said.
+        let namespaced = naked.replace(
+            "<rss version=\"2.0\">",
+            "<rss version=\"2.0\" xmlns=\"http://backend.userland.com/rss2\">",
+        );
+        assert_eq!(
+            normalise_dialect(&namespaced, false),
+            "<rss version=\"2.0\"><channel><item><title>a &lt;b&gt;b&lt;/b&gt;</title></item></channel></rss>"
+        );
+    }
+
+    #[test]
     fn rss_root_loses_its_default_namespace_and_odd_versions() {
         let text = r#"<?xml version="1.0"?><rss version="2.0" xmlns="http://backend.userland.com/rss2"><channel/></rss>"#;
         assert_eq!(
