@@ -190,13 +190,10 @@ fn atom_03_text_constructs(text: &str) -> String {
 fn item_links_and_dates(text: &str) -> Option<String> {
     let dates = ItemDates::of(text);
     add_to_items(text, |start_tag, item| {
-        let link = item_link(start_tag, item);
         let date = dates.as_ref().and_then(|dates| dates.addition(item));
-        match (link, date) {
-            (None, None) => None,
-            (Some(link), None) => Some(link),
-            (None, Some(date)) => Some(date),
-            (Some(link), Some(date)) => Some(link + &date),
+        match item_link(start_tag, item) {
+            Some(link) => Some(link + date.as_deref().unwrap_or_default()),
+            None => date,
         }
     })
 }
@@ -273,10 +270,8 @@ const ITEM_DATE_ELEMENTS: &[&str] = &[
 /// RSS items without a date of their own get a `pubDate` (RSS 0.9x/2.0) or `dc:date`
 /// (RSS 1.0) from the first of [`ITEM_DATE_ELEMENTS`] they carry.
 struct ItemDates {
-    /// An RSS 1.0 document (`rdf:RDF`).
+    /// An RSS 1.0 document (`rdf:RDF`): dates are `dc:date`, else `pubDate`.
     rdf: bool,
-    /// The element an item's date is read from.
-    target: &'static str,
 }
 
 impl ItemDates {
@@ -288,15 +283,12 @@ impl ItemDates {
             // Only where the document declares the Dublin Core prefix.
             scan::find(text, "xmlns:dc=")?;
         }
-        Some(ItemDates {
-            rdf,
-            target: if rdf { "dc:date" } else { "pubDate" },
-        })
+        Some(ItemDates { rdf })
     }
 
     /// The date element to add to an item (its inside), if it has none.
     fn addition(&self, item: &str) -> Option<String> {
-        let target = self.target;
+        let target = if self.rdf { "dc:date" } else { "pubDate" };
         let dated = find_start_tag(item, target, 0).is_some()
             || (!self.rdf && find_start_tag(item, "dc:date", 0).is_some());
         if dated {
