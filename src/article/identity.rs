@@ -2,7 +2,7 @@
 //! canonical link across feeds, and a digest of everything the feed said about it (an
 //! unchanged digest means there is nothing to convert again).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use feed_rs::model::{Entry, Link};
 use sha2::{Digest, Sha256};
@@ -177,22 +177,34 @@ pub fn identify_entries(entries: &[Entry], context: &FeedContext) -> Vec<Identit
 /// feed that repeats one guid on every item, or on two items, loses none of them. Entries
 /// whose guid is unique keep the guid as their key.
 pub fn disambiguate_keys(identities: &mut [Identity]) {
-    let mut links_by_key: HashMap<&str, HashSet<Option<&str>>> = HashMap::new();
-    for identity in identities.iter() {
-        if identity.guid.is_some() {
-            links_by_key
-                .entry(identity.key.as_str())
-                .or_default()
-                .insert(identity.canonical_link.as_deref());
+    // The entries with a guid, ordered by key then link: a key whose entries do not all
+    // carry its first entry's link is shared by different stories. (A map of keys to sets
+    // of links made a set per entry, to learn in nearly every document that no key is
+    // shared.)
+    let mut with_guid: Vec<usize> = (0..identities.len())
+        .filter(|&i| identities[i].guid.is_some())
+        .collect();
+    let key_and_link = |i: usize| {
+        (
+            identities[i].key.as_str(),
+            identities[i].canonical_link.as_deref(),
+        )
+    };
+    with_guid.sort_unstable_by(|&a, &b| key_and_link(a).cmp(&key_and_link(b)));
+    let mut shared: Vec<usize> = Vec::new();
+    for same_key in with_guid.chunk_by(|&a, &b| identities[a].key == identities[b].key) {
+        let (first, last) = (same_key[0], same_key[same_key.len() - 1]);
+        if identities[first].canonical_link != identities[last].canonical_link {
+            shared.extend_from_slice(same_key);
         }
     }
-    let shared: HashSet<String> = links_by_key
-        .into_iter()
-        .filter(|(_, links)| links.len() > 1)
-        .map(|(key, _)| key.to_string())
-        .collect();
+    if shared.is_empty() {
+        return;
+    }
+    // Entries without a guid whose key is a shared guid take part too, as they did.
+    let shared_keys: HashSet<String> = shared.iter().map(|&i| identities[i].key.clone()).collect();
     for identity in identities.iter_mut() {
-        if shared.contains(&identity.key) {
+        if shared_keys.contains(&identity.key) {
             let distinct = identity
                 .canonical_link
                 .clone()
@@ -214,6 +226,58 @@ mod tests {
             raw_hash: String::new(),
             legacy_key: None,
             link: None,
+        }
+    }
+
+    /// The rule as a map of keys to their sets of links (how it was first written).
+    fn keys_by_link_sets(identities: &[Identity]) -> Vec<String> {
+        use std::collections::HashMap;
+        let mut links_by_key: HashMap<&str, HashSet<Option<&str>>> = HashMap::new();
+        for identity in identities.iter().filter(|i| i.guid.is_some()) {
+            links_by_key
+                .entry(identity.key.as_str())
+                .or_default()
+                .insert(identity.canonical_link.as_deref());
+        }
+        identities
+            .iter()
+            .map(|identity| match links_by_key.get(identity.key.as_str()) {
+                Some(links) if links.len() > 1 => format!(
+                    "{}#{}",
+                    identity.key,
+                    identity
+                        .canonical_link
+                        .clone()
+                        .unwrap_or_else(|| format!("raw:{}", identity.raw_hash))
+                ),
+                _ => identity.key.clone(),
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn keys_are_told_apart_as_by_sets_of_links(
+            entries in proptest::collection::vec(
+                (0..3u8, proptest::bool::ANY, proptest::option::of(0..3u8), 0..2u8),
+                0..12,
+            )
+        ) {
+            let mut identities: Vec<Identity> = entries
+                .iter()
+                .map(|&(key, has_guid, link, raw)| Identity {
+                    key: format!("k{key}"),
+                    guid: has_guid.then(|| format!("k{key}")),
+                    canonical_link: link.map(|l| format!("https://a.example/{l}")),
+                    raw_hash: format!("r{raw}"),
+                    legacy_key: None,
+                    link: None,
+                })
+                .collect();
+            let expected = keys_by_link_sets(&identities);
+            disambiguate_keys(&mut identities);
+            let keys: Vec<String> = identities.into_iter().map(|i| i.key).collect();
+            proptest::prop_assert_eq!(keys, expected);
         }
     }
 
