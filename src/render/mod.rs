@@ -334,42 +334,117 @@ pub fn yaml_double_quoted(value: &str) -> String {
     out
 }
 
-/// [`yaml_double_quoted`] appended to `out`.
+/// [`yaml_double_quoted`] appended to `out`. Runs of characters written as they are
+/// are copied whole: front matter is quoted text (titles, summaries, tags, links),
+/// and copying it a character at a time, asking of each whether it needs an escape, was
+/// most of rendering an article's front matter.
 fn push_yaml_double_quoted(out: &mut String, value: &str) {
     out.push('"');
-    let mut chars = value.chars().peekable();
-    while let Some(ch) = chars.next() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\r' | '\n' => {
-                // CRLF is one break; a run of breaks is one space.
-                while chars.peek().is_some_and(|c| matches!(c, '\r' | '\n')) {
-                    chars.next();
-                }
-                out.push(' ');
+    let bytes = value.as_bytes();
+    let (mut copied, mut at) = (0, 0);
+    while at < bytes.len() {
+        if !may_start_escape(bytes[at]) {
+            at += 1;
+            continue;
+        }
+        // `at` is at a character's first byte: an ASCII byte or a lead byte.
+        let Some(ch) = value[at..].chars().next() else {
+            break;
+        };
+        let mut next = at + ch.len_utf8();
+        if !needs_escape(ch) {
+            at = next;
+            continue;
+        }
+        out.push_str(&value[copied..at]);
+        if matches!(ch, '\r' | '\n') {
+            // CRLF is one break; a run of breaks is one space.
+            while matches!(bytes.get(next), Some(b'\r' | b'\n')) {
+                next += 1;
             }
-            '\t' => out.push_str("\\t"),
-            '\u{0}' => out.push_str("\\0"),
-            '\u{85}' => out.push_str("\\N"),
-            '\u{a0}' => out.push_str("\\_"),
-            '\u{2028}' => out.push_str("\\L"),
-            '\u{2029}' => out.push_str("\\P"),
-            c if (c as u32) < 0x20 || (0x7f..=0x9f).contains(&(c as u32)) => {
-                let _ = write!(out, "\\x{:02X}", c as u32);
-            }
-            c if matches!(c as u32, 0xFEFF | 0xFFFE | 0xFFFF) => {
-                let _ = write!(out, "\\u{:04X}", c as u32);
-            }
-            c => out.push(c),
+            out.push(' ');
+        } else {
+            push_escape(out, ch);
+        }
+        (copied, at) = (next, next);
+    }
+    out.push_str(&value[copied..]);
+    out.push('"');
+}
+
+/// Whether a character starting with byte `b` may need an escape: the ASCII controls,
+/// `"`, `\` and DEL, and the first bytes of U+0080–U+00A0 (`C2`), U+2028 and U+2029
+/// (`E2`), U+FEFF, U+FFFE and U+FFFF (`EF`).
+fn may_start_escape(b: u8) -> bool {
+    b < 0x20 || matches!(b, b'"' | b'\\' | 0x7f | 0xc2 | 0xe2 | 0xef)
+}
+
+/// Whether `ch` is written as an escape (or, for line breaks, as a space).
+fn needs_escape(ch: char) -> bool {
+    let code = ch as u32;
+    matches!(ch, '"' | '\\' | '\u{a0}' | '\u{2028}' | '\u{2029}')
+        || code < 0x20
+        || (0x7f..=0x9f).contains(&code)
+        || matches!(code, 0xFEFF | 0xFFFE | 0xFFFF)
+}
+
+/// The escape of a character [`needs_escape`] names (line breaks aside).
+fn push_escape(out: &mut String, ch: char) {
+    match ch {
+        '"' => out.push_str("\\\""),
+        '\\' => out.push_str("\\\\"),
+        '\t' => out.push_str("\\t"),
+        '\u{0}' => out.push_str("\\0"),
+        '\u{85}' => out.push_str("\\N"),
+        '\u{a0}' => out.push_str("\\_"),
+        '\u{2028}' => out.push_str("\\L"),
+        '\u{2029}' => out.push_str("\\P"),
+        c if (c as u32) < 0x20 || (0x7f..=0x9f).contains(&(c as u32)) => {
+            let _ = write!(out, "\\x{:02X}", c as u32);
+        }
+        c => {
+            let _ = write!(out, "\\u{:04X}", c as u32);
         }
     }
-    out.push('"');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The quoting a character at a time, as it was first written.
+    fn quoted_char_by_char(value: &str) -> String {
+        let mut out = String::from('"');
+        let mut chars = value.chars().peekable();
+        while let Some(ch) = chars.next() {
+            match ch {
+                '\r' | '\n' => {
+                    while chars.peek().is_some_and(|c| matches!(c, '\r' | '\n')) {
+                        chars.next();
+                    }
+                    out.push(' ');
+                }
+                c if needs_escape(c) => push_escape(&mut out, c),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn quoting_copies_runs_as_it_quoted_characters(
+            value in "[a\"\\\\\r\n\t\u{0}\u{1}\u{7f}\u{80}\u{85}\u{9f}\u{a0}\u{a1}é’—\u{2028}\u{2029}\u{feff}\u{fffe}\u{ffff}\u{fffd}€𝄞 ]{0,24}"
+        ) {
+            proptest::prop_assert_eq!(yaml_double_quoted(&value), quoted_char_by_char(&value));
+        }
+
+        #[test]
+        fn quoting_any_text_matches_quoting_it_character_by_character(value in proptest::prelude::any::<String>()) {
+            proptest::prop_assert_eq!(yaml_double_quoted(&value), quoted_char_by_char(&value));
+        }
+    }
 
     #[test]
     fn quoting_escapes_quotes_backslashes_and_controls() {
