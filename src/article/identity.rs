@@ -191,18 +191,17 @@ pub fn disambiguate_keys(identities: &mut [Identity]) {
         )
     };
     with_guid.sort_unstable_by(|&a, &b| key_and_link(a).cmp(&key_and_link(b)));
-    let mut shared: Vec<usize> = Vec::new();
+    let mut shared_keys: HashSet<String> = HashSet::new();
     for same_key in with_guid.chunk_by(|&a, &b| identities[a].key == identities[b].key) {
         let (first, last) = (same_key[0], same_key[same_key.len() - 1]);
         if identities[first].canonical_link != identities[last].canonical_link {
-            shared.extend_from_slice(same_key);
+            shared_keys.insert(identities[first].key.clone());
         }
     }
-    if shared.is_empty() {
+    if shared_keys.is_empty() {
         return;
     }
     // Entries without a guid whose key is a shared guid take part too, as they did.
-    let shared_keys: HashSet<String> = shared.iter().map(|&i| identities[i].key.clone()).collect();
     for identity in identities.iter_mut() {
         if shared_keys.contains(&identity.key) {
             let distinct = identity
