@@ -143,18 +143,36 @@ impl PathTemplate {
 
     /// The relative path of one article.
     pub fn render(&self, feed: &str, date: &DateTime<Tz>, slug: &str, id: &str) -> PathBuf {
+        use fmt::Write as _;
         let mut out = String::with_capacity(self.text.len() + slug.len() + 16);
+        // Numbers written straight into the path (writing into a String cannot fail):
+        // a `format!` per placeholder and chrono's format string read again for every
+        // article were half of choosing an article's path.
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(text) => out.push_str(text),
                 Piece::Feed => out.push_str(feed),
-                Piece::Year => out.push_str(&format!("{:04}", date.year())),
-                Piece::Month => out.push_str(&format!("{:02}", date.month())),
-                Piece::Day => out.push_str(&format!("{:02}", date.day())),
-                Piece::Date => out.push_str(&date.format("%Y-%m-%d").to_string()),
+                Piece::Year => {
+                    let _ = write!(out, "{:04}", date.year());
+                }
+                Piece::Month => {
+                    let _ = write!(out, "{:02}", date.month());
+                }
+                Piece::Day => {
+                    let _ = write!(out, "{:02}", date.day());
+                }
+                Piece::Date => push_date(&mut out, date),
                 Piece::Slug => out.push_str(slug),
                 Piece::Id => out.push_str(id),
             }
+        }
+        // Most paths have no empty and no reserved component: taken as written, without
+        // a string per component.
+        if out
+            .split('/')
+            .all(|component| !component.is_empty() && !is_reserved_name(component))
+        {
+            return PathBuf::from(out);
         }
         out.split('/').map(avoid_reserved_name).collect()
     }
@@ -171,14 +189,39 @@ impl fmt::Debug for PathTemplate {
     }
 }
 
+/// `date` as `%Y-%m-%d` (four-digit years written without chrono's format machinery;
+/// chrono writes other years with a sign).
+fn push_date(out: &mut String, date: &DateTime<Tz>) {
+    use fmt::Write as _;
+    let year = date.year();
+    let _ = if (0..=9999).contains(&year) {
+        write!(out, "{year:04}-{:02}-{:02}", date.month(), date.day())
+    } else {
+        write!(out, "{}", date.format("%Y-%m-%d"))
+    };
+}
+
+/// The names Windows refuses whatever the extension.
+const RESERVED_NAMES: &[&str] = &[
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+];
+
+/// The part of a path component before its first dot.
+fn stem_of(component: &str) -> &str {
+    component.split('.').next().unwrap_or(component)
+}
+
+/// Whether Windows refuses `component` as a file or folder name.
+fn is_reserved_name(component: &str) -> bool {
+    let stem = stem_of(component);
+    matches!(stem.len(), 3 | 4) && RESERVED_NAMES.iter().any(|r| r.eq_ignore_ascii_case(stem))
+}
+
 /// Windows refuses these names whatever the extension; a suffix keeps the files portable.
 fn avoid_reserved_name(component: &str) -> String {
-    const RESERVED: &[&str] = &[
-        "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
-        "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
-    ];
-    let stem = component.split('.').next().unwrap_or(component);
-    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(stem)) {
+    if is_reserved_name(component) {
+        let stem = stem_of(component);
         format!("{stem}_{}", &component[stem.len()..])
     } else {
         component.to_string()
@@ -189,26 +232,51 @@ fn avoid_reserved_name(component: &str) -> String {
 /// else turned into one hyphen, at most [`MAX_SLUG_BYTES`] bytes. Empty when the title
 /// has no letters or digits at all.
 pub fn slugify(title: &str) -> String {
-    let mut slug = String::with_capacity(title.len().min(MAX_SLUG_BYTES));
-    let mut pending_hyphen = false;
-    for ch in title.chars().flat_map(char::to_lowercase) {
+    let mut slug = Slug {
+        text: String::with_capacity(title.len().min(MAX_SLUG_BYTES)),
+        pending_hyphen: false,
+    };
+    for ch in title.chars() {
+        // ASCII (most titles) lowercased without `char::to_lowercase`'s iterator.
+        let fits = if ch.is_ascii() {
+            slug.take(ch.to_ascii_lowercase())
+        } else {
+            ch.to_lowercase().all(|lower| slug.take(lower))
+        };
+        if !fits {
+            break;
+        }
+    }
+    slug.text
+}
+
+/// A slug being made.
+struct Slug {
+    text: String,
+    /// Something other than a letter or digit came after the last one.
+    pending_hyphen: bool,
+}
+
+impl Slug {
+    /// Takes the next (lowercase) character of the title; false when the slug is full.
+    fn take(&mut self, ch: char) -> bool {
         if ch.is_alphanumeric() {
-            let needed = ch.len_utf8() + usize::from(pending_hyphen);
-            if slug.len() + needed > MAX_SLUG_BYTES {
-                break;
+            let needed = ch.len_utf8() + usize::from(self.pending_hyphen);
+            if self.text.len() + needed > MAX_SLUG_BYTES {
+                return false;
             }
-            if pending_hyphen {
-                slug.push('-');
-                pending_hyphen = false;
+            if self.pending_hyphen {
+                self.text.push('-');
+                self.pending_hyphen = false;
             }
-            slug.push(ch);
+            self.text.push(ch);
         } else if ch == '\'' || ch == '’' {
             // "don't" reads better as "dont" than "don-t".
         } else {
-            pending_hyphen = !slug.is_empty();
+            self.pending_hyphen = !self.text.is_empty();
         }
+        true
     }
-    slug
 }
 
 /// Where the articles of one feed go: the one place an article's path is chosen.
@@ -697,6 +765,91 @@ pub fn remove_stale_temp_files(dir: &Path, folders: impl IntoIterator<Item = Pat
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    /// A path as the template rendered it before it wrote numbers itself: a `format!`
+    /// per placeholder, chrono's `%Y-%m-%d`, a string per component.
+    fn rendered_with_format(
+        template: &PathTemplate,
+        feed: &str,
+        date: &DateTime<Tz>,
+        slug: &str,
+        id: &str,
+    ) -> PathBuf {
+        let mut out = String::new();
+        for piece in &template.pieces {
+            match piece {
+                Piece::Literal(text) => out.push_str(text),
+                Piece::Feed => out.push_str(feed),
+                Piece::Year => out.push_str(&format!("{:04}", date.year())),
+                Piece::Month => out.push_str(&format!("{:02}", date.month())),
+                Piece::Day => out.push_str(&format!("{:02}", date.day())),
+                Piece::Date => out.push_str(&date.format("%Y-%m-%d").to_string()),
+                Piece::Slug => out.push_str(slug),
+                Piece::Id => out.push_str(id),
+            }
+        }
+        out.split('/').map(avoid_reserved_name).collect()
+    }
+
+    /// Slugs as they were made, through `char::to_lowercase` for every character.
+    fn slug_by_chars(title: &str) -> String {
+        let mut slug = String::new();
+        let mut pending_hyphen = false;
+        for ch in title.chars().flat_map(char::to_lowercase) {
+            if ch.is_alphanumeric() {
+                let needed = ch.len_utf8() + usize::from(pending_hyphen);
+                if slug.len() + needed > MAX_SLUG_BYTES {
+                    break;
+                }
+                if pending_hyphen {
+                    slug.push('-');
+                    pending_hyphen = false;
+                }
+                slug.push(ch);
+            } else if ch == '\'' || ch == '’' {
+            } else {
+                pending_hyphen = !slug.is_empty();
+            }
+        }
+        slug
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn slugs_are_made_as_through_unicode_lowercase(title in "[A-Za-z0-9 '’.:,İẞΣßÉé日本-]{0,120}") {
+            proptest::prop_assert_eq!(slugify(&title), slug_by_chars(&title));
+        }
+
+        #[test]
+        fn slugs_of_any_text_are_made_as_through_unicode_lowercase(title in proptest::prelude::any::<String>()) {
+            proptest::prop_assert_eq!(slugify(&title), slug_by_chars(&title));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn paths_are_rendered_as_with_format(
+            template in proptest::sample::select(vec![
+                "{feed}/{year}/{date}-{slug}.md",
+                "{feed}/{year}/{month}/{day}/{slug}.md",
+                "{date}/{feed}-{id}.md",
+                "archive/{year}{month}{day}-{slug}.md",
+            ]),
+            year in -20i32..10_020,
+            month in 1u32..=12,
+            day in 1u32..=28,
+            feed in proptest::sample::select(vec!["news", "con", "Aux.feed", "lpt1", "a.b", "COM10", "nul.md"]),
+            slug in "[a-z0-9-]{0,12}|con|prn|Com3",
+        ) {
+            let template = PathTemplate::parse(template).expect("template");
+            let Some(date) = Tz::UTC.with_ymd_and_hms(year, month, day, 12, 0, 0).single() else {
+                return Ok(());
+            };
+            let rendered = template.render(feed, &date, &slug, "abc123");
+            let expected = rendered_with_format(&template, feed, &date, &slug, "abc123");
+            proptest::prop_assert_eq!(rendered.as_os_str(), expected.as_os_str());
+        }
+    }
 
     #[test]
     fn page_bundles_are_told_apart_by_their_folder() {
