@@ -86,16 +86,35 @@ pub fn clean_title(raw: &str) -> String {
 pub fn collapse_whitespace(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut pending_space = false;
-    for ch in text.chars() {
-        if ch.is_whitespace() || ch.is_control() {
-            pending_space = !out.is_empty();
-            continue;
-        }
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        // Printable ASCII (most of a title or a summary) is copied a run at a time, not
+        // a character at a time.
+        let run = bytes[at..]
+            .iter()
+            .take_while(|b| b.is_ascii_graphic())
+            .count();
+        let (piece, next) = if run > 0 {
+            (&text[at..at + run], at + run)
+        } else {
+            let Some(ch) = text[at..].chars().next() else {
+                break;
+            };
+            let next = at + ch.len_utf8();
+            if ch.is_whitespace() || ch.is_control() {
+                pending_space = !out.is_empty();
+                at = next;
+                continue;
+            }
+            (&text[at..next], next)
+        };
         if pending_space {
             out.push(' ');
             pending_space = false;
         }
-        out.push(ch);
+        out.push_str(piece);
+        at = next;
     }
     out
 }
@@ -237,6 +256,38 @@ fn cut_at_word(text: &str, limit: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// White space collapsed a character at a time, as it was first written.
+    fn collapsed_by_chars(text: &str) -> String {
+        let mut out = String::new();
+        let mut pending_space = false;
+        for ch in text.chars() {
+            if ch.is_whitespace() || ch.is_control() {
+                pending_space = !out.is_empty();
+                continue;
+            }
+            if pending_space {
+                out.push(' ');
+                pending_space = false;
+            }
+            out.push(ch);
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn white_space_collapses_as_character_by_character(
+            text in "[ab. \t\r\n\u{0}\u{7f}\u{85}\u{a0}\u{2003}\u{200b}\u{3000}é日~!]{0,40}"
+        ) {
+            proptest::prop_assert_eq!(collapse_whitespace(&text), collapsed_by_chars(&text));
+        }
+
+        #[test]
+        fn any_text_collapses_as_character_by_character(text in proptest::prelude::any::<String>()) {
+            proptest::prop_assert_eq!(collapse_whitespace(&text), collapsed_by_chars(&text));
+        }
+    }
 
     #[test]
     fn plain_text_separates_blocks_and_drops_scripts() {
