@@ -624,6 +624,23 @@ fn stage_floors(feeds: usize, items: usize, port: u16, dir: &Path) -> f64 {
     fetch.cpu + parse.cpu + convert.cpu + render.cpu + write.cpu + sqlite.cpu
 }
 
+/// Says which rounds' floors took far longer than the quickest round's: the same work
+/// on the same bytes, so the machine was slow then, not the code. On this journal-less
+/// ext4 that is what a run started within about five minutes of deleting many files
+/// looks like (new files pass over the inodes freed meanwhile one by one): a write floor
+/// of 2.7 s of system time against 0.3 s, and that round's ratio means nothing.
+fn warn_of_slow_floors(floor_sums: &[f64]) {
+    let quickest = floor_sums.iter().copied().fold(f64::INFINITY, f64::min);
+    for (round, floors) in floor_sums.iter().enumerate() {
+        if *floors > quickest * 1.5 {
+            println!(
+                "note: round {}'s floors took {floors:.2} s against {quickest:.2} s in the quickest round: the machine was slow in that round (files deleted in the minutes before?), so its ratios say little; leave six minutes between runs",
+                round + 1
+            );
+        }
+    }
+}
+
 /// Prints a round's cold CPU against a sum of floors; returns the ratio.
 fn cpu_against(round: usize, cold_cpu: f64, floors_named: &str, floors: f64) -> f64 {
     let ratio = cold_cpu / floors;
@@ -700,6 +717,7 @@ fn main() {
     let mut ratios = Vec::with_capacity(rounds);
     let mut cpu_ratios = Vec::with_capacity(rounds);
     let mut paired_ratios = Vec::with_capacity(rounds);
+    let mut floor_sums = Vec::with_capacity(rounds);
     let mut config = None;
     for round in 0..rounds {
         let round_dir = dir.path().join(format!("round-{round}"));
@@ -731,6 +749,7 @@ fn main() {
         }
         settle_disk();
         let floors = run_stage_floors(&round_dir, farm.port, feeds, items);
+        floor_sums.push(floors);
         cpu_ratios.push(cpu_against(
             round,
             cold.cpu,
@@ -779,4 +798,5 @@ fn main() {
     print(&new);
     print_cpu_medians("the sum of the stage floors", &cpu_ratios);
     print_cpu_medians("the floors two at a time (both cores busy)", &paired_ratios);
+    warn_of_slow_floors(&floor_sums);
 }
