@@ -19,7 +19,6 @@ mod layout;
 mod sample;
 pub mod template;
 
-use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -352,19 +351,26 @@ fn push_yaml_double_quoted(out: &mut String, value: &str) {
             break;
         };
         let mut next = at + ch.len_utf8();
-        if !needs_escape(ch) {
-            at = next;
-            continue;
-        }
-        out.push_str(&value[copied..at]);
-        if matches!(ch, '\r' | '\n') {
-            // CRLF is one break; a run of breaks is one space.
-            while matches!(bytes.get(next), Some(b'\r' | b'\n')) {
-                next += 1;
-            }
-            out.push(' ');
+        // A line break has no escape of its own: it is written as a space below.
+        let escape = if matches!(ch, '\r' | '\n') {
+            None
         } else {
-            push_escape(out, ch);
+            let Some(escape) = escape_of(ch) else {
+                at = next;
+                continue;
+            };
+            Some(escape)
+        };
+        out.push_str(&value[copied..at]);
+        match escape {
+            Some(escape) => out.push_str(&escape),
+            None => {
+                // CRLF is one break; a run of breaks is one space.
+                while matches!(bytes.get(next), Some(b'\r' | b'\n')) {
+                    next += 1;
+                }
+                out.push(' ');
+            }
         }
         (copied, at) = (next, next);
     }
@@ -374,38 +380,33 @@ fn push_yaml_double_quoted(out: &mut String, value: &str) {
 
 /// Whether a character starting with byte `b` may need an escape: the ASCII controls,
 /// `"`, `\` and DEL, and the first bytes of U+0080–U+00A0 (`C2`), U+2028 and U+2029
-/// (`E2`), U+FEFF, U+FFFE and U+FFFF (`EF`).
+/// (`E2`), U+FEFF, U+FFFE and U+FFFF (`EF`) — every character [`escape_of`] escapes.
 fn may_start_escape(b: u8) -> bool {
     b < 0x20 || matches!(b, b'"' | b'\\' | 0x7f | 0xc2 | 0xe2 | 0xef)
 }
 
-/// Whether `ch` is written as an escape (or, for line breaks, as a space).
-fn needs_escape(ch: char) -> bool {
+/// How `ch` is written inside a double-quoted scalar, when not as itself (line breaks,
+/// which become a space, aside).
+fn escape_of(ch: char) -> Option<std::borrow::Cow<'static, str>> {
     let code = ch as u32;
-    matches!(ch, '"' | '\\' | '\u{a0}' | '\u{2028}' | '\u{2029}')
-        || code < 0x20
-        || (0x7f..=0x9f).contains(&code)
-        || matches!(code, 0xFEFF | 0xFFFE | 0xFFFF)
-}
-
-/// The escape of a character [`needs_escape`] names (line breaks aside).
-fn push_escape(out: &mut String, ch: char) {
-    match ch {
-        '"' => out.push_str("\\\""),
-        '\\' => out.push_str("\\\\"),
-        '\t' => out.push_str("\\t"),
-        '\u{0}' => out.push_str("\\0"),
-        '\u{85}' => out.push_str("\\N"),
-        '\u{a0}' => out.push_str("\\_"),
-        '\u{2028}' => out.push_str("\\L"),
-        '\u{2029}' => out.push_str("\\P"),
-        c if (c as u32) < 0x20 || (0x7f..=0x9f).contains(&(c as u32)) => {
-            let _ = write!(out, "\\x{:02X}", c as u32);
+    let named = match ch {
+        '"' => "\\\"",
+        '\\' => "\\\\",
+        '\t' => "\\t",
+        '\u{0}' => "\\0",
+        '\u{85}' => "\\N",
+        '\u{a0}' => "\\_",
+        '\u{2028}' => "\\L",
+        '\u{2029}' => "\\P",
+        _ if code < 0x20 || (0x7f..=0x9f).contains(&code) => {
+            return Some(format!("\\x{code:02X}").into());
         }
-        c => {
-            let _ = write!(out, "\\u{:04X}", c as u32);
+        _ if matches!(code, 0xFEFF | 0xFFFE | 0xFFFF) => {
+            return Some(format!("\\u{code:04X}").into());
         }
-    }
+        _ => return None,
+    };
+    Some(named.into())
 }
 
 #[cfg(test)]
@@ -424,8 +425,10 @@ mod tests {
                     }
                     out.push(' ');
                 }
-                c if needs_escape(c) => push_escape(&mut out, c),
-                c => out.push(c),
+                c => match escape_of(c) {
+                    Some(escape) => out.push_str(&escape),
+                    None => out.push(c),
+                },
             }
         }
         out.push('"');
