@@ -432,6 +432,53 @@ fn run_pass(runtime: &tokio::runtime::Runtime, config: &tidings::config::Config)
     totals.new
 }
 
+/// This thread's CPU set, when the system tells it.
+fn thread_cpus() -> Option<libc::cpu_set_t> {
+    // SAFETY: cpu_set_t is a plain bit array, for which all zeroes is a valid value.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: sched_getaffinity writes at most size_of::<cpu_set_t>() bytes into the set
+    // we own; pid 0 is the calling thread.
+    let asked = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
+    (asked == 0).then_some(set)
+}
+
+/// Sets this thread's CPU set (threads it starts afterwards inherit it).
+fn set_thread_cpus(set: &libc::cpu_set_t) -> bool {
+    // SAFETY: sched_setaffinity only reads the set we own; pid 0 is the calling thread.
+    unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(set), set) == 0 }
+}
+
+/// The same cold pass with every thread of it on one CPU (this thread, and a runtime
+/// built while it is pinned, which sizes itself for one core): what the pass costs when
+/// nothing runs beside it. On this machine the two cores slow each other (the stage
+/// floors took 5-40% more CPU when two copies ran at once), so the two-core pass pays for
+/// its speed in CPU time; set against the floors (measured one at a time, on one core
+/// each), this is the like-for-like figure. `None` when the CPU set cannot be changed.
+fn run_pass_on_one_core(config: &tidings::config::Config, articles: usize) -> Option<Measured> {
+    let all = thread_cpus()?;
+    let first = (0..libc::CPU_SETSIZE as usize).find(|cpu| {
+        // SAFETY: CPU_ISSET reads one bit of a set we own, at an index below its size.
+        unsafe { libc::CPU_ISSET(*cpu, &all) }
+    })?;
+    // SAFETY: as above, a zeroed set is valid and CPU_SET writes one bit below its size.
+    let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    unsafe { libc::CPU_SET(first, &mut one) };
+    if !set_thread_cpus(&one) {
+        return None;
+    }
+    let measured = tidings::build_runtime().ok().map(|runtime| {
+        let mut written = 0;
+        let measured = measure("cold, one core", articles, || {
+            written = run_pass(&runtime, config)
+        });
+        assert_eq!(written, articles, "every entry written on one core");
+        measured
+    });
+    let restored = set_thread_cpus(&all);
+    assert!(restored, "the bench's CPU set restored");
+    measured
+}
+
 /// The middle value (the mean of the two middle ones for an even count).
 fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
@@ -642,18 +689,20 @@ fn warn_of_slow_floors(floor_sums: &[f64]) {
 }
 
 /// Prints a round's cold CPU against a sum of floors; returns the ratio.
-fn cpu_against(round: usize, cold_cpu: f64, floors_named: &str, floors: f64) -> f64 {
-    let ratio = cold_cpu / floors;
+fn cpu_against(round: usize, pass: &Measured, floors_named: &str, floors: f64) -> f64 {
+    let ratio = pass.cpu / floors;
     println!(
-        "round {}: cold CPU {cold_cpu:.2} s vs {floors_named} {floors:.2} s: {ratio:.2}x",
-        round + 1
+        "round {}: {} CPU {:.2} s vs {floors_named} {floors:.2} s: {ratio:.2}x",
+        round + 1,
+        pass.name,
+        pass.cpu,
     );
     ratio
 }
 
-fn print_cpu_medians(floors_named: &str, ratios: &[f64]) {
+fn print_cpu_medians(pass_named: &str, floors_named: &str, ratios: &[f64]) {
     println!(
-        "cold CPU vs {floors_named}: {:.2}x (median of {} rounds: {})",
+        "{pass_named} CPU vs {floors_named}: {:.2}x (median of {} rounds: {})",
         median(ratios),
         ratios.len(),
         listed(ratios)
@@ -718,6 +767,7 @@ fn main() {
     let mut cpu_ratios = Vec::with_capacity(rounds);
     let mut paired_ratios = Vec::with_capacity(rounds);
     let mut floor_sums = Vec::with_capacity(rounds);
+    let mut one_core_ratios = Vec::with_capacity(rounds);
     let mut config = None;
     for round in 0..rounds {
         let round_dir = dir.path().join(format!("round-{round}"));
@@ -747,20 +797,39 @@ fn main() {
             );
             ratios.push(ratio);
         }
+        let one_core_config = tidings::config::parse(
+            &config_text(&round_dir.join("one-core"), farm.port, feeds),
+            Path::new("bench.toml"),
+            &round_dir,
+        )
+        .expect("config");
+        settle_disk();
+        let one_core = run_pass_on_one_core(&one_core_config, feeds * items);
+        if let Some(one_core) = &one_core {
+            print(one_core);
+        }
         settle_disk();
         let floors = run_stage_floors(&round_dir, farm.port, feeds, items);
         floor_sums.push(floors);
         cpu_ratios.push(cpu_against(
             round,
-            cold.cpu,
+            &cold,
             "the sum of the stage floors",
             floors,
         ));
+        if let Some(one_core) = &one_core {
+            one_core_ratios.push(cpu_against(
+                round,
+                one_core,
+                "the sum of the stage floors",
+                floors,
+            ));
+        }
         settle_disk();
         let paired = run_stage_floors_paired(&round_dir, farm.port, feeds, items);
         paired_ratios.push(cpu_against(
             round,
-            cold.cpu,
+            &cold,
             "the floors two at a time",
             paired,
         ));
@@ -796,7 +865,18 @@ fn main() {
     });
     assert_eq!(written, feeds * 2);
     print(&new);
-    print_cpu_medians("the sum of the stage floors", &cpu_ratios);
-    print_cpu_medians("the floors two at a time (both cores busy)", &paired_ratios);
+    print_cpu_medians("cold", "the sum of the stage floors", &cpu_ratios);
+    print_cpu_medians(
+        "cold",
+        "the floors two at a time (both cores busy)",
+        &paired_ratios,
+    );
+    if !one_core_ratios.is_empty() {
+        print_cpu_medians(
+            "cold on one core",
+            "the sum of the stage floors",
+            &one_core_ratios,
+        );
+    }
     warn_of_slow_floors(&floor_sums);
 }
