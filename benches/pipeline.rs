@@ -450,18 +450,20 @@ fn set_thread_cpus(set: &libc::cpu_set_t) -> bool {
 
 /// The same cold pass with every thread of it on one CPU (this thread, and a runtime
 /// built while it is pinned, which sizes itself for one core): what the pass costs when
-/// nothing runs beside it. On this machine the two cores slow each other (the stage
-/// floors took 5-40% more CPU when two copies ran at once), so the two-core pass pays for
-/// its speed in CPU time; set against the floors (measured one at a time, on one core
-/// each), this is the like-for-like figure. `None` when the CPU set cannot be changed.
+/// nothing runs beside it. On this machine the two cores slow each other (a cold fetch
+/// pinned with `taskset -c 0` used about a quarter less user time than on both cores),
+/// so the two-core pass pays for its speed in CPU time; set against the floors (measured
+/// one at a time, on one core each), this is the like-for-like figure. `None` when the
+/// CPU set cannot be changed.
 fn run_pass_on_one_core(config: &tidings::config::Config, articles: usize) -> Option<Measured> {
     let all = thread_cpus()?;
     let first = (0..libc::CPU_SETSIZE as usize).find(|cpu| {
         // SAFETY: CPU_ISSET reads one bit of a set we own, at an index below its size.
         unsafe { libc::CPU_ISSET(*cpu, &all) }
     })?;
-    // SAFETY: as above, a zeroed set is valid and CPU_SET writes one bit below its size.
+    // SAFETY: cpu_set_t is a plain bit array, for which all zeroes is a valid value.
     let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: CPU_SET writes one bit of a set we own, at an index below its size.
     unsafe { libc::CPU_SET(first, &mut one) };
     if !set_thread_cpus(&one) {
         return None;
