@@ -351,28 +351,20 @@ fn push_yaml_double_quoted(out: &mut String, value: &str) {
             break;
         };
         let mut next = at + ch.len_utf8();
-        // A line break has no escape of its own: it is written as a space below.
-        let escape = if matches!(ch, '\r' | '\n') {
-            None
-        } else {
-            let Some(escape) = escape_of(ch) else {
-                at = next;
-                continue;
-            };
-            Some(escape)
-        };
-        out.push_str(&value[copied..at]);
-        match escape {
-            Some(escape) => out.push_str(&escape),
-            None => {
-                // CRLF is one break; a run of breaks is one space.
-                while matches!(bytes.get(next), Some(b'\r' | b'\n')) {
-                    next += 1;
-                }
-                out.push(' ');
+        if matches!(ch, '\r' | '\n') {
+            // CRLF is one break; a run of breaks is one space.
+            out.push_str(&value[copied..at]);
+            while matches!(bytes.get(next), Some(b'\r' | b'\n')) {
+                next += 1;
             }
+            out.push(' ');
+            copied = next;
+        } else if let Some(escape) = escape_of(ch) {
+            out.push_str(&value[copied..at]);
+            out.push_str(&escape);
+            copied = next;
         }
-        (copied, at) = (next, next);
+        at = next;
     }
     out.push_str(&value[copied..]);
     out.push('"');
